@@ -1,0 +1,148 @@
+//! Matmul on the CPU through the `gemm` crate (packed, cache-blocked, runtime-dispatched
+//! SIMD micro-kernels, rayon threads). Expression operands (convolutions as implicit GEMM)
+//! are materialised first, im2col style.
+
+use super::eval::{BLOCK, Eval, Prepared, affine_range};
+use super::check_len;
+use crate::error::{Error, Result};
+use crate::kernel::ir::{MatmulKernel, Operand};
+use rayon::prelude::*;
+
+/// A matrix view: words, offset of batch 0, batch strides, row and column strides.
+struct View<'a> {
+    data: &'a [u32],
+    offset: i64,
+    batch: Vec<i64>,
+    row: i64,
+    col: i64,
+}
+
+fn view<'a>(
+    op: &'a Operand,
+    ins: &'a [&'a [u32]],
+    batch: &[usize],
+    rows: usize,
+    cols: usize,
+    owned: &'a mut Vec<u32>,
+) -> Result<View<'a>> {
+    match op {
+        Operand::Strided { input, offset, batch: bs, row, col } => {
+            let data = *ins.get(*input as usize).ok_or_else(|| Error::invalid("matmul", "missing operand input"))?;
+            let mut space = batch.to_vec();
+            space.extend([rows, cols]);
+            let mut strides = bs.clone();
+            strides.extend([*row, *col]);
+            if space.iter().all(|&d| d > 0) {
+                let (lo, hi) = affine_range(&space, *offset, &strides);
+                if lo < 0 || hi >= data.len() as i64 {
+                    return Err(Error::invalid("matmul", "operand view reaches outside its buffer"));
+                }
+            }
+            Ok(View { data, offset: *offset, batch: bs.clone(), row: *row, col: *col })
+        }
+        Operand::Expr(e) => {
+            let mut space = batch.to_vec();
+            space.extend([rows, cols]);
+            let total: usize = space.iter().product();
+            owned.resize(total, 0);
+            let prep = Prepared::new(e, &space, ins)?;
+            owned.par_chunks_mut(BLOCK * 16).enumerate().for_each(|(c, chunk)| {
+                let mut ev = Eval::new(&prep);
+                let mut t = 0;
+                while t < chunk.len() {
+                    let n = BLOCK.min(chunk.len() - t);
+                    ev.run(c * BLOCK * 16 + t, n, None);
+                    ev.write_output(0, &mut chunk[t..t + n]);
+                    t += n;
+                }
+            });
+            let cs = crate::shape::strides(&space);
+            let nb = batch.len();
+            Ok(View {
+                data: owned,
+                offset: 0,
+                batch: cs[..nb].iter().map(|&s| s as i64).collect(),
+                row: cs[nb] as i64,
+                col: 1,
+            })
+        }
+    }
+}
+
+pub(crate) fn run(k: &MatmulKernel, ins: &[&[u32]], out: &mut [u32]) -> Result<()> {
+    let nbatch: usize = k.batch.iter().product();
+    let (m, n, kk) = (k.m, k.n, k.k);
+    let total = nbatch * m * n;
+    check_len("matmul", out.len(), total)?;
+    if total == 0 {
+        return Ok(());
+    }
+    let (mut own_a, mut own_b) = (Vec::new(), Vec::new());
+    let a = view(&k.a, ins, &k.batch, m, kk, &mut own_a)?;
+    let b = view(&k.b, ins, &k.batch, kk, n, &mut own_b)?;
+    let mut prod = if k.epilogue.is_some() { vec![0u32; total] } else { Vec::new() };
+    let dst: &mut [u32] = if k.epilogue.is_some() { &mut prod } else { &mut out[..total] };
+    let bstrides = crate::shape::strides(&k.batch);
+    let offset_of = |v: &View, bi: usize| -> i64 {
+        v.offset + (0..k.batch.len()).map(|d| ((bi / bstrides[d]) % k.batch[d]) as i64 * v.batch[d]).sum::<i64>()
+    };
+    let threads = rayon::current_num_threads();
+    let gemm_one = |bi: usize, c: &mut [u32], par: gemm::Parallelism| {
+        if kk == 0 {
+            c.fill(0);
+            return;
+        }
+        let (ao, bo) = (offset_of(&a, bi), offset_of(&b, bi));
+        let af: &[f32] = bytemuck::cast_slice(a.data);
+        let bf: &[f32] = bytemuck::cast_slice(b.data);
+        let cf: &mut [f32] = bytemuck::cast_slice_mut(c);
+        // SAFETY: every index the views reach was checked against the buffers above, and
+        // `c` holds exactly m * n elements written with row stride n.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                kk,
+                cf.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                af.as_ptr().offset(ao as isize),
+                a.col as isize,
+                a.row as isize,
+                bf.as_ptr().offset(bo as isize),
+                b.col as isize,
+                b.row as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                par,
+            )
+        }
+    };
+    let flops = 2 * m * n * kk;
+    if nbatch >= threads && nbatch > 1 {
+        dst.par_chunks_mut(m * n).enumerate().for_each(|(bi, c)| gemm_one(bi, c, gemm::Parallelism::None));
+    } else {
+        let par = if flops >= 1 << 16 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+        for (bi, c) in dst.chunks_mut(m * n).enumerate() {
+            gemm_one(bi, c, par);
+        }
+    }
+    if let Some(e) = &k.epilogue {
+        let mut space = k.batch.clone();
+        space.extend([m, n]);
+        let prep = Prepared::new(e, &space, ins)?;
+        let mut ev = Eval::new(&prep);
+        let mut t = 0;
+        while t < total {
+            let len = BLOCK.min(total - t);
+            ev.run(t, len, Some(&prod));
+            ev.write_output(0, &mut out[t..t + len]);
+            t += len;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,612 @@
+//! The backend-neutral kernel IR.
+//!
+//! Elementwise work is an [`Expr`]: a small SSA program (a list of [`Node`]s, each naming
+//! earlier nodes by index) evaluated once per point of an iteration space. Loads name a
+//! kernel input and an [`Index`]: either an affine map of the space's coordinates
+//! (broadcasting, transposes, slices, reversals are all affine) or a computed integer node
+//! (gathers, padding, tiling). The same program is printed as WGSL by the wgpu backend and
+//! interpreted a block of elements per node by the CPU backend, so an eager op and a fused
+//! chain of ops take one code path.
+//!
+//! Reduce, matmul, scan, scatter, random and softmax are kernel families with parameters;
+//! reduce and matmul carry optional prologue/epilogue expressions so fusion can fold work
+//! into them.
+
+use crate::dtype::{DType, Scalar};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub type NodeId = u32;
+
+/// One-argument math primitives. Ops such as `sigmoid` or `selu` are written as trees of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryFn {
+    Neg,
+    Abs,
+    Exp,
+    Log,
+    Sqrt,
+    Rsqrt,
+    Sin,
+    Cos,
+    Tan,
+    Tanh,
+    Erf,
+    Expm1,
+    Log1p,
+    Floor,
+    Ceil,
+    /// Round half to even (TensorFlow's and WGSL's `round`).
+    Round,
+    Trunc,
+    Not,
+    IsNan,
+    IsInf,
+}
+
+/// Two-argument primitives; comparisons produce `bool`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryFn {
+    Add,
+    Sub,
+    Mul,
+    /// Float division; integer division truncates and gives 0 for a zero divisor.
+    Div,
+    /// Remainder with the sign of the dividend (C `fmod`); 0 for an integer zero divisor.
+    Rem,
+    Pow,
+    Max,
+    Min,
+    Atan2,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    Or,
+}
+
+impl BinaryFn {
+    pub fn is_comparison(self) -> bool {
+        matches!(self, BinaryFn::Eq | BinaryFn::Ne | BinaryFn::Lt | BinaryFn::Le | BinaryFn::Gt | BinaryFn::Ge)
+    }
+}
+
+/// Where a load reads its input.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Index {
+    /// `offset + sum(coord[d] * strides[d])` over the iteration space's axes.
+    Affine { offset: i64, strides: Vec<i64> },
+    /// A computed `i32` node; backends clamp it into the input's range.
+    Node(NodeId),
+}
+
+/// One SSA instruction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Node {
+    Load { input: u32, index: Index },
+    /// A runtime parameter: passed at dispatch time, so kernels that differ only in
+    /// constant values share one compiled pipeline.
+    Const(Scalar),
+    /// A literal compiled into the kernel (index arithmetic, formula constants).
+    Lit(Scalar),
+    /// The iteration-space coordinate along an axis, as `i32`.
+    Coord(u32),
+    /// The accumulated value, in a reduce or matmul epilogue.
+    Acc,
+    Unary(UnaryFn, NodeId),
+    Binary(BinaryFn, NodeId, NodeId),
+    /// `cond ? a : b`.
+    Select(NodeId, NodeId, NodeId),
+    Cast(DType, NodeId),
+}
+
+/// An SSA program: nodes in dependency order, their dtypes, and which nodes are outputs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub nodes: Vec<Node>,
+    pub dtypes: Vec<DType>,
+    pub outputs: Vec<NodeId>,
+}
+
+impl Expr {
+    pub fn output_dtypes(&self) -> Vec<DType> {
+        self.outputs.iter().map(|&o| self.dtypes[o as usize]).collect()
+    }
+    /// Indices of the inputs this program loads.
+    pub fn used_inputs(&self) -> Vec<u32> {
+        let mut v: Vec<u32> =
+            self.nodes.iter().filter_map(|n| if let Node::Load { input, .. } = n { Some(*input) } else { None }).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+    /// Whether any node reads a coordinate (directly or through an affine load).
+    pub fn uses_coords(&self) -> bool {
+        self.nodes.iter().any(|n| matches!(n, Node::Coord(_) | Node::Load { index: Index::Affine { .. }, .. }))
+    }
+    /// The runtime parameters, in node order.
+    pub fn params(&self) -> Vec<Scalar> {
+        self.nodes.iter().filter_map(|n| if let Node::Const(s) = n { Some(*s) } else { None }).collect()
+    }
+}
+
+/// Builds an [`Expr`] with ordinary Rust arithmetic on [`E`] handles.
+#[derive(Clone)]
+pub struct ExprBuilder(Rc<RefCell<Program>>);
+
+#[derive(Default)]
+struct Program {
+    inputs: Vec<DType>,
+    nodes: Vec<Node>,
+    dtypes: Vec<DType>,
+}
+
+/// A node under construction. Cheap to clone.
+#[derive(Clone)]
+pub struct E {
+    b: Rc<RefCell<Program>>,
+    pub id: NodeId,
+    pub dtype: DType,
+}
+
+impl ExprBuilder {
+    /// A builder whose loads read inputs of these dtypes.
+    pub fn new(inputs: &[DType]) -> Self {
+        ExprBuilder(Rc::new(RefCell::new(Program { inputs: inputs.to_vec(), ..Default::default() })))
+    }
+    fn push(&self, node: Node, dtype: DType) -> E {
+        let mut p = self.0.borrow_mut();
+        // Reuse an identical leaf (a load, literal or coordinate) instead of repeating it.
+        if matches!(node, Node::Load { .. } | Node::Lit(_) | Node::Coord(_) | Node::Acc) {
+            if let Some(i) = p.nodes.iter().position(|n| *n == node) {
+                return E { b: self.0.clone(), id: i as NodeId, dtype: p.dtypes[i] };
+            }
+        }
+        p.nodes.push(node);
+        p.dtypes.push(dtype);
+        E { b: self.0.clone(), id: (p.nodes.len() - 1) as NodeId, dtype }
+    }
+    pub fn input_dtype(&self, input: usize) -> DType {
+        self.0.borrow().inputs[input]
+    }
+    /// Loads `input` at an affine map of the space's coordinates.
+    pub fn load_affine(&self, input: usize, offset: i64, strides: Vec<i64>) -> E {
+        let dt = self.input_dtype(input);
+        self.push(Node::Load { input: input as u32, index: Index::Affine { offset, strides } }, dt)
+    }
+    /// Loads `input` at a computed linear index (an `i32` node).
+    pub fn load_at(&self, input: usize, index: &E) -> E {
+        debug_assert_eq!(index.dtype, DType::I32);
+        let dt = self.input_dtype(input);
+        self.push(Node::Load { input: input as u32, index: Index::Node(index.id) }, dt)
+    }
+    pub fn coord(&self, axis: usize) -> E {
+        self.push(Node::Coord(axis as u32), DType::I32)
+    }
+    /// A compiled-in literal.
+    pub fn lit(&self, v: impl Into<Scalar>) -> E {
+        let v = v.into();
+        self.push(Node::Lit(v), v.dtype())
+    }
+    pub fn lit_i(&self, v: i64) -> E {
+        self.lit(Scalar::I32(v as i32))
+    }
+    /// A runtime parameter.
+    pub fn param(&self, v: impl Into<Scalar>) -> E {
+        let v = v.into();
+        self.push(Node::Const(v), v.dtype())
+    }
+    pub fn acc(&self, dtype: DType) -> E {
+        self.push(Node::Acc, dtype)
+    }
+    pub fn finish(self, outputs: &[&E]) -> Expr {
+        let p = self.0.borrow();
+        Expr { nodes: p.nodes.clone(), dtypes: p.dtypes.clone(), outputs: outputs.iter().map(|e| e.id).collect() }
+    }
+}
+
+impl E {
+    fn builder(&self) -> ExprBuilder {
+        ExprBuilder(self.b.clone())
+    }
+    fn unary(&self, f: UnaryFn) -> E {
+        let dt = match f {
+            UnaryFn::IsNan | UnaryFn::IsInf | UnaryFn::Not => DType::Bool,
+            _ => self.dtype,
+        };
+        self.builder().push(Node::Unary(f, self.id), dt)
+    }
+    pub fn binary(&self, f: BinaryFn, other: &E) -> E {
+        debug_assert_eq!(self.dtype, other.dtype, "{f:?} on mixed dtypes");
+        let dt = if f.is_comparison() { DType::Bool } else { self.dtype };
+        self.builder().push(Node::Binary(f, self.id, other.id), dt)
+    }
+    /// A literal of this node's dtype.
+    pub fn lit(&self, v: f64) -> E {
+        self.builder().lit(Scalar::from_f64(self.dtype, v))
+    }
+    /// A runtime parameter in this node's program.
+    pub fn param(&self, v: impl Into<Scalar>) -> E {
+        self.builder().param(v)
+    }
+    /// A literal index (`i32`).
+    pub fn lit_i(&self, v: i64) -> E {
+        self.builder().lit_i(v)
+    }
+    pub fn neg(&self) -> E {
+        self.unary(UnaryFn::Neg)
+    }
+    pub fn abs(&self) -> E {
+        self.unary(UnaryFn::Abs)
+    }
+    pub fn exp(&self) -> E {
+        self.unary(UnaryFn::Exp)
+    }
+    pub fn log(&self) -> E {
+        self.unary(UnaryFn::Log)
+    }
+    pub fn sqrt(&self) -> E {
+        self.unary(UnaryFn::Sqrt)
+    }
+    pub fn rsqrt(&self) -> E {
+        self.unary(UnaryFn::Rsqrt)
+    }
+    pub fn sin(&self) -> E {
+        self.unary(UnaryFn::Sin)
+    }
+    pub fn cos(&self) -> E {
+        self.unary(UnaryFn::Cos)
+    }
+    pub fn tan(&self) -> E {
+        self.unary(UnaryFn::Tan)
+    }
+    pub fn tanh(&self) -> E {
+        self.unary(UnaryFn::Tanh)
+    }
+    pub fn erf(&self) -> E {
+        self.unary(UnaryFn::Erf)
+    }
+    pub fn expm1(&self) -> E {
+        self.unary(UnaryFn::Expm1)
+    }
+    pub fn log1p(&self) -> E {
+        self.unary(UnaryFn::Log1p)
+    }
+    pub fn floor(&self) -> E {
+        self.unary(UnaryFn::Floor)
+    }
+    pub fn ceil(&self) -> E {
+        self.unary(UnaryFn::Ceil)
+    }
+    pub fn round(&self) -> E {
+        self.unary(UnaryFn::Round)
+    }
+    pub fn trunc(&self) -> E {
+        self.unary(UnaryFn::Trunc)
+    }
+    pub fn not(&self) -> E {
+        self.unary(UnaryFn::Not)
+    }
+    pub fn is_nan(&self) -> E {
+        self.unary(UnaryFn::IsNan)
+    }
+    pub fn is_inf(&self) -> E {
+        self.unary(UnaryFn::IsInf)
+    }
+    pub fn pow(&self, o: &E) -> E {
+        self.binary(BinaryFn::Pow, o)
+    }
+    pub fn max(&self, o: &E) -> E {
+        self.binary(BinaryFn::Max, o)
+    }
+    pub fn min(&self, o: &E) -> E {
+        self.binary(BinaryFn::Min, o)
+    }
+    pub fn atan2(&self, o: &E) -> E {
+        self.binary(BinaryFn::Atan2, o)
+    }
+    pub fn rem(&self, o: &E) -> E {
+        self.binary(BinaryFn::Rem, o)
+    }
+    pub fn eq(&self, o: &E) -> E {
+        self.binary(BinaryFn::Eq, o)
+    }
+    pub fn ne(&self, o: &E) -> E {
+        self.binary(BinaryFn::Ne, o)
+    }
+    pub fn lt(&self, o: &E) -> E {
+        self.binary(BinaryFn::Lt, o)
+    }
+    pub fn le(&self, o: &E) -> E {
+        self.binary(BinaryFn::Le, o)
+    }
+    pub fn gt(&self, o: &E) -> E {
+        self.binary(BinaryFn::Gt, o)
+    }
+    pub fn ge(&self, o: &E) -> E {
+        self.binary(BinaryFn::Ge, o)
+    }
+    pub fn and(&self, o: &E) -> E {
+        self.binary(BinaryFn::And, o)
+    }
+    pub fn or(&self, o: &E) -> E {
+        self.binary(BinaryFn::Or, o)
+    }
+    /// `self ? a : b` (self is a bool node).
+    pub fn select(&self, a: &E, b: &E) -> E {
+        debug_assert_eq!(self.dtype, DType::Bool);
+        debug_assert_eq!(a.dtype, b.dtype);
+        self.builder().push(Node::Select(self.id, a.id, b.id), a.dtype)
+    }
+    pub fn cast(&self, dtype: DType) -> E {
+        if dtype == self.dtype {
+            return self.clone();
+        }
+        self.builder().push(Node::Cast(dtype, self.id), dtype)
+    }
+    /// Clamps to `[lo, hi]` (integers: index arithmetic).
+    pub fn clamp_i(&self, lo: i64, hi: i64) -> E {
+        self.max(&self.lit_i(lo)).min(&self.lit_i(hi))
+    }
+}
+
+macro_rules! e_binop {
+    ($tr:ident, $m:ident, $f:expr) => {
+        impl std::ops::$tr<E> for E {
+            type Output = E;
+            fn $m(self, o: E) -> E {
+                self.binary($f, &o)
+            }
+        }
+        impl std::ops::$tr<&E> for &E {
+            type Output = E;
+            fn $m(self, o: &E) -> E {
+                self.binary($f, o)
+            }
+        }
+        impl std::ops::$tr<&E> for E {
+            type Output = E;
+            fn $m(self, o: &E) -> E {
+                self.binary($f, o)
+            }
+        }
+        impl std::ops::$tr<E> for &E {
+            type Output = E;
+            fn $m(self, o: E) -> E {
+                self.binary($f, &o)
+            }
+        }
+        impl std::ops::$tr<f64> for E {
+            type Output = E;
+            fn $m(self, o: f64) -> E {
+                let l = self.lit(o);
+                self.binary($f, &l)
+            }
+        }
+        impl std::ops::$tr<f64> for &E {
+            type Output = E;
+            fn $m(self, o: f64) -> E {
+                let l = self.lit(o);
+                self.binary($f, &l)
+            }
+        }
+    };
+}
+e_binop!(Add, add, BinaryFn::Add);
+e_binop!(Sub, sub, BinaryFn::Sub);
+e_binop!(Mul, mul, BinaryFn::Mul);
+e_binop!(Div, div, BinaryFn::Div);
+
+impl std::ops::Neg for E {
+    type Output = E;
+    fn neg(self) -> E {
+        E::neg(&self)
+    }
+}
+impl std::ops::Neg for &E {
+    type Output = E;
+    fn neg(self) -> E {
+        E::neg(self)
+    }
+}
+
+/// Reductions a [`ReduceKernel`] performs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceOp {
+    Sum,
+    Prod,
+    Max,
+    Min,
+    /// Index of the largest value (the first one on ties), as `i32`.
+    ArgMax,
+    ArgMin,
+    Any,
+    All,
+}
+
+/// Elementwise: `outputs[k][i] = expr.outputs[k]` at each point `i` of `space`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapKernel {
+    pub space: Vec<usize>,
+    pub inputs: Vec<DType>,
+    pub expr: Expr,
+    /// Where each point is written: contiguous order when `None`, else an affine map into
+    /// a larger output (e.g. one input's region of a `concat`).
+    pub store: Option<(i64, Vec<i64>)>,
+}
+
+/// Reduces the `prologue` over `axes` of `space`; the output has the kept axes in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReduceKernel {
+    pub space: Vec<usize>,
+    pub axes: Vec<usize>,
+    pub op: ReduceOp,
+    pub inputs: Vec<DType>,
+    /// One output, coordinates over `space`.
+    pub prologue: Expr,
+    /// Applied to the result (`Acc`), coordinates over the output space.
+    pub epilogue: Option<Expr>,
+}
+
+/// One matmul operand: a strided matrix or an expression over `[batch.., row, col]`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operand {
+    Strided { input: u32, offset: i64, batch: Vec<i64>, row: i64, col: i64 },
+    Expr(Expr),
+}
+
+/// `out[b, m, n] = sum_k a[b, m, k] * b[b, k, n]`, f32, with an optional epilogue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatmulKernel {
+    pub batch: Vec<usize>,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub inputs: Vec<DType>,
+    pub a: Operand,
+    pub b: Operand,
+    /// Coordinates over `[batch.., m, n]`; `Acc` is the dot product.
+    pub epilogue: Option<Expr>,
+}
+
+/// Cumulative sum or product along the middle axis of `[outer, len, inner]` (input 0).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScanKernel {
+    pub outer: usize,
+    pub len: usize,
+    pub inner: usize,
+    pub dtype: DType,
+    pub product: bool,
+    pub exclusive: bool,
+    pub reverse: bool,
+}
+
+/// `out[index] += value` for each point of `space` (index < 0 skips the point). The
+/// output must be initialised first; the expression has two outputs, index and value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScatterKernel {
+    pub space: Vec<usize>,
+    pub inputs: Vec<DType>,
+    pub expr: Expr,
+    pub out_len: usize,
+}
+
+/// Random distributions of [`RandomKernel`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RandomDist {
+    /// Raw Philox 4x32-10 words (u32).
+    Bits,
+    /// Uniform in `[0, 1)` (f32).
+    Uniform,
+    /// Standard normal (Box-Muller, f32).
+    Normal,
+    /// Standard normal truncated to `[-2, 2]`, redrawn while outside (f32).
+    TruncatedNormal,
+}
+
+/// `len` values from the stateless Philox 4x32-10 generator keyed by `key`; element `i`
+/// uses counter `i` (and, for redraws, counters above it), so every backend gives the
+/// same bits for the same key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RandomKernel {
+    pub len: usize,
+    pub key: [u32; 2],
+    pub dist: RandomDist,
+}
+
+/// Softmax (or log-softmax) along the middle axis of `[outer, len, inner]` (input 0, f32).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SoftmaxKernel {
+    pub outer: usize,
+    pub len: usize,
+    pub inner: usize,
+    pub log: bool,
+}
+
+/// A kernel any backend can run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kernel {
+    Map(MapKernel),
+    Reduce(ReduceKernel),
+    Matmul(MatmulKernel),
+    Scan(ScanKernel),
+    Scatter(ScatterKernel),
+    Random(RandomKernel),
+    Softmax(SoftmaxKernel),
+}
+
+impl Kernel {
+    /// A short family name for counters and kernel dumps.
+    pub fn family(&self) -> &'static str {
+        match self {
+            Kernel::Map(_) => "map",
+            Kernel::Reduce(_) => "reduce",
+            Kernel::Matmul(_) => "matmul",
+            Kernel::Scan(_) => "scan",
+            Kernel::Scatter(_) => "scatter",
+            Kernel::Random(_) => "random",
+            Kernel::Softmax(_) => "softmax",
+        }
+    }
+    /// Dtypes of the inputs the kernel reads.
+    pub fn input_dtypes(&self) -> Vec<DType> {
+        match self {
+            Kernel::Map(k) => k.inputs.clone(),
+            Kernel::Reduce(k) => k.inputs.clone(),
+            Kernel::Matmul(k) => k.inputs.clone(),
+            Kernel::Scan(k) => vec![k.dtype],
+            Kernel::Scatter(k) => k.inputs.clone(),
+            Kernel::Random(_) => vec![],
+            Kernel::Softmax(_) => vec![DType::F32],
+        }
+    }
+    /// Dtypes of the outputs it writes.
+    pub fn output_dtypes(&self) -> Vec<DType> {
+        match self {
+            Kernel::Map(k) => k.expr.output_dtypes(),
+            Kernel::Reduce(k) => vec![reduce_output_dtype(k)],
+            Kernel::Matmul(k) => vec![k.epilogue.as_ref().map_or(DType::F32, |e| e.output_dtypes()[0])],
+            Kernel::Scan(k) => vec![k.dtype],
+            Kernel::Scatter(k) => vec![k.expr.dtypes[k.expr.outputs[1] as usize]],
+            Kernel::Random(k) => vec![if k.dist == RandomDist::Bits { DType::U32 } else { DType::F32 }],
+            Kernel::Softmax(_) => vec![DType::F32],
+        }
+    }
+}
+
+/// The dtype a reduce kernel writes.
+pub fn reduce_output_dtype(k: &ReduceKernel) -> DType {
+    if let Some(e) = &k.epilogue {
+        return e.output_dtypes()[0];
+    }
+    match k.op {
+        ReduceOp::ArgMax | ReduceOp::ArgMin => DType::I32,
+        _ => k.prologue.output_dtypes()[0],
+    }
+}
+
+/// The dtype of `Acc` in a reduce epilogue.
+pub fn reduce_acc_dtype(op: ReduceOp, prologue: DType) -> DType {
+    match op {
+        ReduceOp::ArgMax | ReduceOp::ArgMin => DType::I32,
+        _ => prologue,
+    }
+}
+
+/// Affine strides that read a contiguous tensor of `in_shape` broadcast into `out_shape`
+/// (right-aligned, NumPy rules; broadcast axes get stride 0).
+pub fn broadcast_strides(in_shape: &[usize], out_shape: &[usize]) -> Vec<i64> {
+    let cs = crate::shape::strides(in_shape);
+    let off = out_shape.len() - in_shape.len();
+    (0..out_shape.len())
+        .map(|d| if d < off || in_shape[d - off] == 1 { 0 } else { cs[d - off] as i64 })
+        .collect()
+}
+
+/// Affine strides that read a contiguous tensor of exactly the space's shape.
+pub fn contiguous_strides(shape: &[usize]) -> Vec<i64> {
+    crate::shape::strides(shape).into_iter().map(|s| s as i64).collect()
+}

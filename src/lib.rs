@@ -1,0 +1,44 @@
+//! # wgflow
+//!
+//! A TensorFlow-2-style machine-learning engine in Rust whose tensors live in GPU buffers and
+//! whose ops are WGSL compute kernels run through wgpu (Vulkan, Metal, DX12, WebGPU in the
+//! browser), with a CPU backend (rayon, packed GEMM) behind the same kernel IR.
+//!
+//! ```
+//! use wgflow::{Tensor, ops};
+//! let x = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0], [2, 2]).unwrap();
+//! let y = ops::matmul(&x, &x).unwrap();
+//! assert_eq!(y.to_vec::<f32>().unwrap(), vec![7.0, 10.0, 15.0, 22.0]);
+//! ```
+//!
+//! The layers, top to bottom: [`ops`] (one catalog, one entry point [`ops::apply`]),
+//! [`kernel`] (the backend-neutral IR), the backends (CPU and wgpu) and [`device`] /
+//! [`memory`] (devices, pools with hard limits, counters).
+
+pub(crate) mod backend;
+pub mod conformance;
+pub mod device;
+pub mod dtype;
+pub mod error;
+pub mod kernel;
+pub mod memory;
+pub mod npy;
+pub mod ops;
+pub mod shape;
+pub mod tensor;
+
+pub use device::{
+    Device, DeviceType, LogicalDeviceConfiguration, PhysicalDevice, current_device, default_device,
+    list_physical_devices, memory_info, with_device,
+};
+pub use dtype::{DType, Element, Scalar};
+pub use error::{Error, Result};
+pub use memory::{DeviceStats, MemoryInfo};
+pub use ops::Axes;
+pub use tensor::Tensor;
+
+/// Prints a kernel as the wgpu backend would compile it (for inspection and tests).
+pub fn kernel_wgsl(kernel: &kernel::Kernel) -> Result<String> {
+    let limits = wgpu::Limits::default();
+    Ok(backend::wgpu::compile(kernel, &limits)?.source)
+}
