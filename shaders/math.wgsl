@@ -47,9 +47,96 @@ fn wf_erf(x: f32) -> f32 {
     return select(p / q, x, wf_isnan(x));
 }
 
-// tanh clamped first: some drivers return NaN for large |x|.
+// Eigen's rational tanh (the CPU backend uses the same one): WGSL's tanh is only
+// "inherited from sinh/cosh", and some drivers return NaN for large |x|.
 fn wf_tanh(x: f32) -> f32 {
-    return tanh(clamp(x, -10.0, 10.0));
+    let xc = clamp(x, -7.90531110763549805, 7.90531110763549805);
+    let x2 = xc * xc;
+    var p = -2.76076847742355e-16;
+    p = p * x2 + 2.00018790482477e-13;
+    p = p * x2 - 8.60467152213735e-11;
+    p = p * x2 + 5.12229709037114e-08;
+    p = p * x2 + 1.48572235717979e-05;
+    p = p * x2 + 6.37261928875436e-04;
+    p = p * x2 + 4.89352455891786e-03;
+    p = p * xc;
+    var q = 1.19825839466702e-06;
+    q = q * x2 + 1.18534705686654e-04;
+    q = q * x2 + 2.26843463243900e-03;
+    q = q * x2 + 4.89352518554385e-03;
+    let r = select(p / q, x, abs(x) < 0.0004);
+    return select(r, x, wf_isnan(x));
+}
+
+// sin and cos with Cephes' range reduction and polynomials: WGSL only promises an absolute
+// error of 2^-11 for its builtins, and GPUs use fast approximations.
+fn wf_sincos(x: f32) -> vec2<f32> {
+    let ax = abs(x);
+    let j = (u32(ax * 1.27323954473516) + 1u) & 0xfffffffeu;
+    let y = f32(j);
+    let z = ((ax - y * 0.78515625) - y * 2.4187564849853515625e-4) - y * 3.77489497744594108e-8;
+    let zz = z * z;
+    let sp = ((-1.9515295891e-4 * zz + 8.3321608736e-3) * zz - 1.6666654611e-1) * zz * z + z;
+    let cp = ((2.443315711809948e-5 * zz - 1.388731625493765e-3) * zz + 4.166664568298827e-2) * zz * zz - 0.5 * zz + 1.0;
+    let q = j & 7u;
+    var s = select(sp, cp, q == 2u || q == 6u);
+    s = select(s, -s, q >= 4u);
+    s = select(s, -s, x < 0.0);
+    var c = select(cp, sp, q == 2u || q == 6u);
+    c = select(c, -c, q == 2u || q == 4u);
+    let bad = wf_isnan(x) || wf_isinf(x);
+    return select(vec2<f32>(s, c), vec2<f32>(wf_nan(), wf_nan()), bad);
+}
+
+fn wf_sin(x: f32) -> f32 {
+    return wf_sincos(x).x;
+}
+
+fn wf_cos(x: f32) -> f32 {
+    return wf_sincos(x).y;
+}
+
+fn wf_tan(x: f32) -> f32 {
+    let sc = wf_sincos(x);
+    return sc.x / sc.y;
+}
+
+// Cephes' atanf, and atan2 from it (WGSL allows 4096 ulp for its atan2).
+fn wf_atan(x: f32) -> f32 {
+    let ax = abs(x);
+    var y0 = 0.0;
+    var t = ax;
+    if (ax > 2.414213562373095) {
+        y0 = 1.5707963267948966;
+        t = -1.0 / ax;
+    } else if (ax > 0.4142135623730950) {
+        y0 = 0.7853981633974483;
+        t = (ax - 1.0) / (ax + 1.0);
+    }
+    let z = t * t;
+    let r = (((8.05374449538e-2 * z - 1.38776856032e-1) * z + 1.99777106478e-1) * z - 3.33329491539e-1) * z * t + t + y0;
+    return select(r, -r, x < 0.0);
+}
+
+fn wf_atan2(y: f32, x: f32) -> f32 {
+    if (wf_isnan(x) || wf_isnan(y)) {
+        return wf_nan();
+    }
+    if (x == 0.0) {
+        if (y == 0.0) {
+            return select(0.0, 3.14159265358979, bitcast<u32>(x) == 0x80000000u);
+        }
+        return select(-1.5707963267948966, 1.5707963267948966, y > 0.0);
+    }
+    if (wf_isinf(x) && wf_isinf(y)) {
+        let a = select(0.7853981633974483, 2.356194490192345, x < 0.0);
+        return select(a, -a, y < 0.0);
+    }
+    var z = wf_atan(y / x);
+    if (x < 0.0) {
+        z = z + select(3.14159265358979, -3.14159265358979, y < 0.0);
+    }
+    return z;
 }
 
 // exp(x) - 1 without cancellation near 0 (Kahan's trick; Taylor terms very near 0).
@@ -78,6 +165,31 @@ fn wf_log1p(x: f32) -> f32 {
         return u;
     }
     return log(u) * x / (u - 1.0);
+}
+
+// C's fmod: the remainder of the truncated quotient, exact while the quotient fits in
+// 24 bits (WGSL's `%` is `x - y * trunc(x / y)`, which rounds).
+fn wf_fmod(x: f32, y: f32) -> f32 {
+    let q = trunc(x / y);
+    // q * y exactly as p + e (Dekker's product; WGSL's fma may not be fused), so the
+    // subtraction from x rounds only once.
+    let qc = 4097.0 * q;
+    let qh = qc - (qc - q);
+    let ql = q - qh;
+    let yc = 4097.0 * y;
+    let yh = yc - (yc - y);
+    let yl = y - yh;
+    let p = q * y;
+    let e = ((qh * yh - p) + qh * yl + ql * yh) + ql * yl;
+    var r = (x - p) - e;
+    // x / y may round across an integer: bring r back to x's sign and below |y|.
+    if (r != 0.0 && (r < 0.0) != (x < 0.0)) {
+        r = r + select(abs(y), -abs(y), x < 0.0);
+    }
+    if (abs(r) >= abs(y)) {
+        r = r - select(abs(y), -abs(y), x < 0.0);
+    }
+    return select(r, wf_nan(), y == 0.0 || wf_isinf(x));
 }
 
 // C's pow: negative bases with integral exponents, and the zero cases.

@@ -19,13 +19,21 @@ pub enum Error {
     #[error(
         "resource exhausted on {device}: allocating {requested} bytes with {in_use} bytes in use would pass the memory limit of {limit} bytes"
     )]
-    ResourceExhausted { device: String, requested: u64, in_use: u64, limit: u64 },
+    ResourceExhausted {
+        device: String,
+        requested: u64,
+        in_use: u64,
+        limit: u64,
+    },
     /// The device reported an error (validation, out of memory) or was lost.
     #[error("{device}: {msg}")]
     Device { device: String, msg: String },
     /// Reading or writing a file failed.
     #[error("I/O error on {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     /// A file's contents are corrupt, truncated or not in the expected format.
     #[error("format error in {path}: {msg}")]
     Format { path: String, msg: String },
@@ -36,21 +44,39 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn shape(op: &str, msg: impl fmt::Display) -> Self {
-        Error::Shape { op: op.into(), msg: msg.to_string() }
+        Error::Shape {
+            op: op.into(),
+            msg: msg.to_string(),
+        }
     }
     pub(crate) fn dtype(op: &str, msg: impl fmt::Display) -> Self {
-        Error::DType { op: op.into(), msg: msg.to_string() }
+        Error::DType {
+            op: op.into(),
+            msg: msg.to_string(),
+        }
     }
     pub(crate) fn invalid(op: &str, msg: impl fmt::Display) -> Self {
-        Error::InvalidArgument { op: op.into(), msg: msg.to_string() }
+        Error::InvalidArgument {
+            op: op.into(),
+            msg: msg.to_string(),
+        }
     }
     pub(crate) fn device(device: &str, msg: impl fmt::Display) -> Self {
-        Error::Device { device: device.into(), msg: msg.to_string() }
+        Error::Device {
+            device: device.into(),
+            msg: msg.to_string(),
+        }
     }
     pub(crate) fn io(path: impl fmt::Display, source: std::io::Error) -> Self {
-        Error::Io { path: path.to_string(), source }
+        Error::Io {
+            path: path.to_string(),
+            source,
+        }
     }
     pub(crate) fn format(path: impl fmt::Display, msg: impl fmt::Display) -> Self {
-        Error::Format { path: path.to_string(), msg: msg.to_string() }
+        Error::Format {
+            path: path.to_string(),
+            msg: msg.to_string(),
+        }
     }
 }

@@ -16,6 +16,8 @@
 //! [`memory`] (devices, pools with hard limits, counters).
 
 pub(crate) mod backend;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
 pub mod conformance;
 pub mod device;
 pub mod dtype;
@@ -28,8 +30,8 @@ pub mod shape;
 pub mod tensor;
 
 pub use device::{
-    Device, DeviceType, LogicalDeviceConfiguration, PhysicalDevice, current_device, default_device,
-    list_physical_devices, memory_info, with_device,
+    Device, DeviceType, KernelProfile, LogicalDeviceConfiguration, PhysicalDevice, current_device,
+    default_device, list_physical_devices, memory_info, with_device,
 };
 pub use dtype::{DType, Element, Scalar};
 pub use error::{Error, Result};
@@ -37,8 +39,8 @@ pub use memory::{DeviceStats, MemoryInfo};
 pub use ops::Axes;
 pub use tensor::Tensor;
 
-/// Prints a kernel as the wgpu backend would compile it (for inspection and tests).
-pub fn kernel_wgsl(kernel: &kernel::Kernel) -> Result<String> {
-    let limits = wgpu::Limits::default();
-    Ok(backend::wgpu::compile(kernel, &limits)?.source)
+/// Prints a kernel as the wgpu backend would compile it for a hardware GPU, or for a
+/// software adapter such as lavapipe (for inspection and tests).
+pub fn kernel_wgsl(kernel: &kernel::Kernel, software: bool) -> Result<String> {
+    Ok(backend::wgpu::compile(kernel, &backend::wgpu::Target { software })?.source)
 }

@@ -22,8 +22,16 @@ pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Result<Vec<usize>
     let rank = a.len().max(b.len());
     let mut out = vec![0; rank];
     for i in 0..rank {
-        let da = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
-        let db = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
+        let da = if i + a.len() >= rank {
+            a[i + a.len() - rank]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= rank {
+            b[i + b.len() - rank]
+        } else {
+            1
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
@@ -60,7 +68,9 @@ pub fn normalize_axis(op: &str, axis: i64, rank: usize) -> Result<usize> {
     if a < 0 || a >= r.max(0) {
         return Err(Error::invalid(
             op,
-            format!("axis {axis} is out of range for a tensor of rank {rank} (expected [-{rank}, {rank}))"),
+            format!(
+                "axis {axis} is out of range for a tensor of rank {rank} (expected [-{rank}, {rank}))"
+            ),
         ));
     }
     Ok(a as usize)
@@ -72,7 +82,10 @@ pub fn normalize_axes(op: &str, axes: &[i64], rank: usize) -> Result<Vec<usize>>
     for &a in axes {
         let n = normalize_axis(op, a, rank)?;
         if out.contains(&n) {
-            return Err(Error::invalid(op, format!("axis {a} appears more than once in {axes:?}")));
+            return Err(Error::invalid(
+                op,
+                format!("axis {a} appears more than once in {axes:?}"),
+            ));
         }
         out.push(n);
     }
@@ -85,14 +98,23 @@ pub fn fmt_shape(shape: &[usize]) -> String {
     match shape.len() {
         0 => "()".into(),
         1 => format!("({},)", shape[0]),
-        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
 /// Which axes of `out` an input of shape `input` is broadcast along (size 1 or missing).
 pub fn broadcast_axes(input: &[usize], out: &[usize]) -> Vec<usize> {
     let off = out.len() - input.len();
-    (0..out.len()).filter(|&i| i < off || (input[i - off] == 1 && out[i] != 1)).collect()
+    (0..out.len())
+        .filter(|&i| i < off || (input[i - off] == 1 && out[i] != 1))
+        .collect()
 }
 
 #[cfg(test)]
@@ -101,7 +123,10 @@ mod tests {
 
     #[test]
     fn broadcasting_follows_numpy() {
-        assert_eq!(broadcast_shapes("t", &[2, 1, 4], &[3, 1]).unwrap(), vec![2, 3, 4]);
+        assert_eq!(
+            broadcast_shapes("t", &[2, 1, 4], &[3, 1]).unwrap(),
+            vec![2, 3, 4]
+        );
         assert_eq!(broadcast_shapes("t", &[], &[3, 5]).unwrap(), vec![3, 5]);
         assert_eq!(broadcast_shapes("t", &[0, 1], &[1, 4]).unwrap(), vec![0, 4]);
         assert!(broadcast_shapes("t", &[2, 3], &[4, 3]).is_err());

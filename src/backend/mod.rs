@@ -17,6 +17,7 @@ pub(crate) enum Storage {
     Wgpu(::wgpu::Buffer),
 }
 
+#[allow(clippy::large_enum_variant)] // one per logical device
 pub(crate) enum Backend {
     Cpu(cpu::CpuBackend),
     Wgpu(wgpu::WgpuBackend),
@@ -55,7 +56,12 @@ impl Backend {
     }
 
     /// Reads without blocking the thread (the only way in a browser).
-    pub async fn read_async(&self, dev: &DeviceInner, src: &Storage, words: usize) -> Result<Vec<u32>> {
+    pub async fn read_async(
+        &self,
+        dev: &DeviceInner,
+        src: &Storage,
+        words: usize,
+    ) -> Result<Vec<u32>> {
         crate::memory::Counters::add(&dev.counters.readbacks);
         match (self, src) {
             (Backend::Cpu(_), Storage::Cpu(s)) => Ok(s.read(words)),
@@ -65,7 +71,13 @@ impl Backend {
     }
 
     /// Runs `kernel` reading `inputs` and writing `outputs`.
-    pub fn run(&self, dev: &DeviceInner, kernel: &Kernel, inputs: &[&Storage], outputs: &[&Storage]) -> Result<()> {
+    pub fn run(
+        &self,
+        dev: &DeviceInner,
+        kernel: &Kernel,
+        inputs: &[&Storage],
+        outputs: &[&Storage],
+    ) -> Result<()> {
         crate::memory::Counters::add(&dev.counters.dispatches);
         match self {
             Backend::Cpu(b) => {
@@ -94,14 +106,6 @@ impl Backend {
         match self {
             Backend::Cpu(_) => Ok(()),
             Backend::Wgpu(b) => b.synchronize(dev),
-        }
-    }
-
-    /// The most buffers one kernel may bind (inputs + outputs).
-    pub fn max_bindings(&self) -> usize {
-        match self {
-            Backend::Cpu(_) => usize::MAX,
-            Backend::Wgpu(b) => b.max_bindings(),
         }
     }
 }

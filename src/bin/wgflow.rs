@@ -1,1 +1,188 @@
-fn main(){}
+//! The `wgflow` command-line tool: list devices, run TensorFlow conformance fixtures, and run
+//! the peer-benchmark workloads.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use wgflow::conformance::{Outcome, case_dirs, run_case};
+use wgflow::{Device, Result};
+
+#[derive(Parser)]
+#[command(
+    name = "wgflow",
+    version,
+    about = "wgflow: a TensorFlow-style ML engine on WebGPU"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BackendArg {
+    Cpu,
+    Wgpu,
+    All,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Workload {
+    /// W1: square f32 matmul, n = 256, 1024, 2048.
+    Matmul,
+    /// W2: the elementwise chain on 1M floats, eager.
+    Elementwise,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the physical devices (CPU and every wgpu adapter).
+    Devices,
+    /// Run TensorFlow fixture cases (DIR/<case>/case.json) and compare with TensorFlow's outputs.
+    Conformance {
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "all")]
+        backend: BackendArg,
+        /// Print only failing cases and the summary.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run a peer-benchmark workload; prints one JSON line per figure.
+    Bench {
+        #[arg(value_enum)]
+        workload: Workload,
+        #[arg(long, value_enum, default_value = "all")]
+        backend: BackendArg,
+        /// Matrix sizes for the matmul workload.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![256usize, 1024, 2048])]
+        sizes: Vec<usize>,
+        /// Timed repetitions (small cases get 5x, as the peers' rules say).
+        #[arg(long, default_value_t = 10)]
+        reps: usize,
+    },
+}
+
+/// The devices a backend choice names; `all` includes wgpu only when an adapter exists.
+fn devices(backend: BackendArg) -> Result<Vec<Device>> {
+    let mut v = Vec::new();
+    if backend != BackendArg::Wgpu {
+        v.push(Device::cpu());
+    }
+    if backend != BackendArg::Cpu {
+        match Device::wgpu(0) {
+            Ok(d) => v.push(d),
+            Err(e) if backend == BackendArg::Wgpu => return Err(e),
+            Err(e) => eprintln!("note: no wgpu device ({e}); running on the CPU only"),
+        }
+    }
+    Ok(v)
+}
+
+fn json_line(workload: &str, variant: &str, dev: &Device, t: &wgflow::bench::Timing, extra: &str) {
+    println!(
+        "{{\"workload\":\"{workload}\",\"variant\":\"{variant}\",\"backend\":\"{}\",\"device\":\"{}\",\"median_ms\":{:.4},\"min_ms\":{:.4},\"max_ms\":{:.4},\"reps\":{}{extra}}}",
+        if dev.is_cpu() { "cpu" } else { "wgpu" },
+        dev.physical_device().description().replace('"', "'"),
+        t.median_ms,
+        t.min_ms,
+        t.max_ms,
+        t.reps
+    );
+}
+
+fn run(cli: Cli) -> Result<bool> {
+    match cli.command {
+        Command::Devices => {
+            for p in wgflow::list_physical_devices() {
+                println!("{p}  {}", p.description());
+                if let Some(l) = p.limits() {
+                    println!(
+                        "    max_buffer_size={} max_storage_buffer_binding_size={} max_compute_workgroup_storage_size={} max_compute_invocations_per_workgroup={}",
+                        l.max_buffer_size,
+                        l.max_storage_buffer_binding_size,
+                        l.max_compute_workgroup_storage_size,
+                        l.max_compute_invocations_per_workgroup
+                    );
+                }
+            }
+            println!("default device: {}", wgflow::default_device()?);
+            Ok(true)
+        }
+        Command::Conformance {
+            dir,
+            backend,
+            quiet,
+        } => {
+            let cases = case_dirs(&dir)?;
+            let (mut pass, mut fail, mut skipped_grads) = (0, 0, 0);
+            for dev in devices(backend)? {
+                for c in &cases {
+                    let r = run_case(c, &dev);
+                    skipped_grads += r.skipped_grads;
+                    match &r.outcome {
+                        Outcome::Pass => {
+                            pass += 1;
+                            if !quiet {
+                                println!(
+                                    "PASS {:<32} {:<14} max_abs={:.3e} max_rel={:.3e}",
+                                    r.case, r.device, r.max_abs, r.max_rel
+                                );
+                            }
+                        }
+                        Outcome::Fail(msg) => {
+                            fail += 1;
+                            println!("FAIL {:<32} {:<14} {msg}", r.case, r.device);
+                        }
+                    }
+                }
+            }
+            if skipped_grads > 0 {
+                println!(
+                    "({skipped_grads} gradient files skipped: gradients are checked by the autodiff runner)"
+                );
+            }
+            println!("{pass} passed, {fail} failed");
+            Ok(fail == 0)
+        }
+        Command::Bench {
+            workload,
+            backend,
+            sizes,
+            reps,
+        } => {
+            for dev in devices(backend)? {
+                match workload {
+                    Workload::Matmul => {
+                        for &n in &sizes {
+                            let r = if n <= 256 { reps * 5 } else { reps };
+                            let t = wgflow::bench::w1_matmul(&dev, n, r)?;
+                            let gflops = 2.0 * (n as f64).powi(3) / (t.median_ms * 1e-3) / 1e9;
+                            json_line(
+                                "W1",
+                                &format!("n={n}"),
+                                &dev,
+                                &t,
+                                &format!(",\"gflops\":{gflops:.2}"),
+                            );
+                        }
+                    }
+                    Workload::Elementwise => {
+                        let t = wgflow::bench::w2_eager(&dev, reps * 5)?;
+                        json_line("W2", "eager", &dev, &t, "");
+                    }
+                }
+            }
+            Ok(true)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -7,8 +7,6 @@ use crate::error::{Error, Result};
 pub(crate) struct Buffer {
     storage: Option<Storage>,
     class: u64,
-    /// Length in 32-bit words.
-    pub words: usize,
     pub device: Device,
 }
 
@@ -25,13 +23,20 @@ impl Buffer {
         }
         let inner = &device.0;
         let bytes = (words.max(1) * 4) as u64;
-        let (storage, class) =
-            inner.pool.acquire(&inner.name, bytes, |class| inner.backend.create_storage(&inner.name, class))?;
-        Ok(Buffer { storage: Some(storage), class, words, device: device.clone() })
+        let (storage, class) = inner.pool.acquire(&inner.name, bytes, |class| {
+            inner.backend.create_storage(&inner.name, class)
+        })?;
+        Ok(Buffer {
+            storage: Some(storage),
+            class,
+            device: device.clone(),
+        })
     }
 
     pub fn storage(&self) -> &Storage {
-        self.storage.as_ref().expect("storage is present until drop")
+        self.storage
+            .as_ref()
+            .expect("storage is present until drop")
     }
 }
 

@@ -45,10 +45,16 @@ impl PhysicalDevice {
     /// The adapter's description (name, backend, type, driver), or the host for the CPU.
     pub fn description(&self) -> String {
         match &self.adapter {
-            None => format!("host CPU, {} threads (ndarray + rayon)", rayon::current_num_threads()),
+            None => format!(
+                "host CPU, {} threads (ndarray + rayon)",
+                rayon::current_num_threads()
+            ),
             Some(a) => {
                 let i = a.get_info();
-                format!("{} ({:?}, {:?}, driver {} {})", i.name, i.backend, i.device_type, i.driver, i.driver_info)
+                format!(
+                    "{} ({:?}, {:?}, driver {} {})",
+                    i.name, i.backend, i.device_type, i.driver, i.driver_info
+                )
             }
         }
     }
@@ -65,7 +71,9 @@ impl PhysicalDevice {
         self.adapter.as_ref().is_some_and(|a| {
             matches!(
                 a.get_info().device_type,
-                wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu
+                wgpu::DeviceType::DiscreteGpu
+                    | wgpu::DeviceType::IntegratedGpu
+                    | wgpu::DeviceType::VirtualGpu
             )
         })
     }
@@ -73,7 +81,12 @@ impl PhysicalDevice {
 
 impl fmt::Display for PhysicalDevice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PhysicalDevice(name='{}', device_type='{}')", self.name, self.device_type.name())
+        write!(
+            f,
+            "PhysicalDevice(name='{}', device_type='{}')",
+            self.name,
+            self.device_type.name()
+        )
     }
 }
 
@@ -134,9 +147,17 @@ fn inst_backends() -> wgpu::Backends {
     wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY)
 }
 
+fn cpu_physical() -> PhysicalDevice {
+    PhysicalDevice {
+        name: "/physical_device:CPU:0".into(),
+        device_type: DeviceType::Cpu,
+        adapter: None,
+    }
+}
+
 /// Every device wgflow can use: the CPU, then each wgpu adapter (hardware GPUs first).
 pub fn list_physical_devices() -> Vec<PhysicalDevice> {
-    let mut v = vec![PhysicalDevice { name: "/physical_device:CPU:0".into(), device_type: DeviceType::Cpu, adapter: None }];
+    let mut v = vec![cpu_physical()];
     for (i, a) in adapters().iter().enumerate() {
         v.push(PhysicalDevice {
             name: format!("/physical_device:GPU:{i}"),
@@ -149,7 +170,10 @@ pub fn list_physical_devices() -> Vec<PhysicalDevice> {
 
 /// The physical devices of one type.
 pub fn list_physical_devices_of(device_type: DeviceType) -> Vec<PhysicalDevice> {
-    list_physical_devices().into_iter().filter(|d| d.device_type == device_type).collect()
+    list_physical_devices()
+        .into_iter()
+        .filter(|d| d.device_type == device_type)
+        .collect()
 }
 
 /// Options for a logical device (TensorFlow's `LogicalDeviceConfiguration`).
@@ -157,6 +181,20 @@ pub fn list_physical_devices_of(device_type: DeviceType) -> Vec<PhysicalDevice> 
 pub struct LogicalDeviceConfiguration {
     /// A hard limit on the bytes this device's tensors may hold.
     pub memory_limit: Option<u64>,
+    /// Which kernel variants a wgpu device compiles (tests use it to run the hardware
+    /// kernels on a software adapter).
+    pub kernel_profile: KernelProfile,
+}
+
+/// Kernel variants for a wgpu device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KernelProfile {
+    /// Chosen from the adapter: software adapters (lavapipe) get kernels without workgroup
+    /// memory, hardware GPUs the tiled ones.
+    #[default]
+    Auto,
+    Hardware,
+    Software,
 }
 
 /// A logical device: a backend instance, its memory pool and counters. Cheap to clone.
@@ -196,11 +234,21 @@ impl Device {
     /// A new logical device on `physical` with the given configuration.
     pub fn new(physical: &PhysicalDevice, config: LogicalDeviceConfiguration) -> Result<Device> {
         let (backend, index) = match &physical.adapter {
-            None => (Backend::Cpu(CpuBackend::new()), NEXT_CPU.fetch_add(1, Ordering::Relaxed)),
+            None => (
+                Backend::Cpu(CpuBackend::new()),
+                NEXT_CPU.fetch_add(1, Ordering::Relaxed),
+            ),
             Some(adapter) => {
                 let index = NEXT_GPU.fetch_add(1, Ordering::Relaxed);
                 let name = format!("/device:GPU:{index}");
-                (Backend::Wgpu(crate::backend::wgpu::WgpuBackend::new(adapter, &name)?), index)
+                (
+                    Backend::Wgpu(crate::backend::wgpu::WgpuBackend::new(
+                        adapter,
+                        &name,
+                        config.kernel_profile,
+                    )?),
+                    index,
+                )
             }
         };
         let name = format!("/device:{}:{index}", physical.device_type.name());
@@ -217,8 +265,8 @@ impl Device {
     pub fn cpu() -> Device {
         static CPU: OnceLock<Device> = OnceLock::new();
         CPU.get_or_init(|| {
-            let p = &list_physical_devices()[0];
-            Device::new(p, LogicalDeviceConfiguration::default()).expect("the CPU device cannot fail to open")
+            Device::new(&cpu_physical(), LogicalDeviceConfiguration::default())
+                .expect("the CPU device cannot fail to open")
         })
         .clone()
     }
@@ -228,7 +276,13 @@ impl Device {
         static GPUS: OnceLock<Vec<OnceLock<std::result::Result<Device, String>>>> = OnceLock::new();
         let slots = GPUS.get_or_init(|| adapters().iter().map(|_| OnceLock::new()).collect());
         let slot = slots.get(index).ok_or_else(|| {
-            Error::invalid("Device::wgpu", format!("no wgpu adapter {index}: {} adapter(s) found", adapters().len()))
+            Error::invalid(
+                "Device::wgpu",
+                format!(
+                    "no wgpu adapter {index}: {} adapter(s) found",
+                    adapters().len()
+                ),
+            )
         })?;
         slot.get_or_init(|| {
             let p = list_physical_devices_of(DeviceType::Gpu).swap_remove(index);
@@ -302,7 +356,10 @@ fn choose_default() -> Result<Device> {
     }
     if require_gpu {
         if gpus.is_empty() {
-            return Err(Error::device("default device", "WGFLOW_REQUIRE_GPU=1 but no wgpu adapter was found"));
+            return Err(Error::device(
+                "default device",
+                "WGFLOW_REQUIRE_GPU=1 but no wgpu adapter was found",
+            ));
         }
         return Device::wgpu(0);
     }
@@ -312,7 +369,9 @@ fn choose_default() -> Result<Device> {
 /// Parses `cpu`, `gpu`, `wgpu` or `wgpu:N` (also TensorFlow's `/device:GPU:N`).
 pub fn parse_device_spec(spec: &str) -> Result<Device> {
     let s = spec.trim().to_ascii_lowercase();
-    let s = s.trim_start_matches("/device:").trim_start_matches("/physical_device:");
+    let s = s
+        .trim_start_matches("/device:")
+        .trim_start_matches("/physical_device:");
     if s == "cpu" || s == "cpu:0" {
         return Ok(Device::cpu());
     }
@@ -321,14 +380,17 @@ pub fn parse_device_spec(spec: &str) -> Result<Device> {
             let index = if rest.is_empty() {
                 0
             } else {
-                rest.trim_start_matches(':')
-                    .parse::<usize>()
-                    .map_err(|_| Error::invalid("device", format!("cannot parse device '{spec}'")))?
+                rest.trim_start_matches(':').parse::<usize>().map_err(|_| {
+                    Error::invalid("device", format!("cannot parse device '{spec}'"))
+                })?
             };
             return Device::wgpu(index);
         }
     }
-    Err(Error::invalid("device", format!("unknown device '{spec}': expected cpu, wgpu or wgpu:N")))
+    Err(Error::invalid(
+        "device",
+        format!("unknown device '{spec}': expected cpu, wgpu or wgpu:N"),
+    ))
 }
 
 /// The process-wide default device (see [`choose_default`] for the rules).

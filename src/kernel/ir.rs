@@ -70,7 +70,10 @@ pub enum BinaryFn {
 
 impl BinaryFn {
     pub fn is_comparison(self) -> bool {
-        matches!(self, BinaryFn::Eq | BinaryFn::Ne | BinaryFn::Lt | BinaryFn::Le | BinaryFn::Gt | BinaryFn::Ge)
+        matches!(
+            self,
+            BinaryFn::Eq | BinaryFn::Ne | BinaryFn::Lt | BinaryFn::Le | BinaryFn::Gt | BinaryFn::Ge
+        )
     }
 }
 
@@ -86,7 +89,10 @@ pub enum Index {
 /// One SSA instruction.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Node {
-    Load { input: u32, index: Index },
+    Load {
+        input: u32,
+        index: Index,
+    },
     /// A runtime parameter: passed at dispatch time, so kernels that differ only in
     /// constant values share one compiled pipeline.
     Const(Scalar),
@@ -113,23 +119,53 @@ pub struct Expr {
 
 impl Expr {
     pub fn output_dtypes(&self) -> Vec<DType> {
-        self.outputs.iter().map(|&o| self.dtypes[o as usize]).collect()
+        self.outputs
+            .iter()
+            .map(|&o| self.dtypes[o as usize])
+            .collect()
     }
     /// Indices of the inputs this program loads.
     pub fn used_inputs(&self) -> Vec<u32> {
-        let mut v: Vec<u32> =
-            self.nodes.iter().filter_map(|n| if let Node::Load { input, .. } = n { Some(*input) } else { None }).collect();
+        let mut v: Vec<u32> = self
+            .nodes
+            .iter()
+            .filter_map(|n| {
+                if let Node::Load { input, .. } = n {
+                    Some(*input)
+                } else {
+                    None
+                }
+            })
+            .collect();
         v.sort_unstable();
         v.dedup();
         v
     }
     /// Whether any node reads a coordinate (directly or through an affine load).
     pub fn uses_coords(&self) -> bool {
-        self.nodes.iter().any(|n| matches!(n, Node::Coord(_) | Node::Load { index: Index::Affine { .. }, .. }))
+        self.nodes.iter().any(|n| {
+            matches!(
+                n,
+                Node::Coord(_)
+                    | Node::Load {
+                        index: Index::Affine { .. },
+                        ..
+                    }
+            )
+        })
     }
     /// The runtime parameters, in node order.
     pub fn params(&self) -> Vec<Scalar> {
-        self.nodes.iter().filter_map(|n| if let Node::Const(s) = n { Some(*s) } else { None }).collect()
+        self.nodes
+            .iter()
+            .filter_map(|n| {
+                if let Node::Const(s) = n {
+                    Some(*s)
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 }
 
@@ -155,19 +191,32 @@ pub struct E {
 impl ExprBuilder {
     /// A builder whose loads read inputs of these dtypes.
     pub fn new(inputs: &[DType]) -> Self {
-        ExprBuilder(Rc::new(RefCell::new(Program { inputs: inputs.to_vec(), ..Default::default() })))
+        ExprBuilder(Rc::new(RefCell::new(Program {
+            inputs: inputs.to_vec(),
+            ..Default::default()
+        })))
     }
     fn push(&self, node: Node, dtype: DType) -> E {
         let mut p = self.0.borrow_mut();
         // Reuse an identical leaf (a load, literal or coordinate) instead of repeating it.
-        if matches!(node, Node::Load { .. } | Node::Lit(_) | Node::Coord(_) | Node::Acc) {
-            if let Some(i) = p.nodes.iter().position(|n| *n == node) {
-                return E { b: self.0.clone(), id: i as NodeId, dtype: p.dtypes[i] };
-            }
+        if matches!(
+            node,
+            Node::Load { .. } | Node::Lit(_) | Node::Coord(_) | Node::Acc
+        ) && let Some(i) = p.nodes.iter().position(|n| *n == node)
+        {
+            return E {
+                b: self.0.clone(),
+                id: i as NodeId,
+                dtype: p.dtypes[i],
+            };
         }
         p.nodes.push(node);
         p.dtypes.push(dtype);
-        E { b: self.0.clone(), id: (p.nodes.len() - 1) as NodeId, dtype }
+        E {
+            b: self.0.clone(),
+            id: (p.nodes.len() - 1) as NodeId,
+            dtype,
+        }
     }
     pub fn input_dtype(&self, input: usize) -> DType {
         self.0.borrow().inputs[input]
@@ -175,13 +224,25 @@ impl ExprBuilder {
     /// Loads `input` at an affine map of the space's coordinates.
     pub fn load_affine(&self, input: usize, offset: i64, strides: Vec<i64>) -> E {
         let dt = self.input_dtype(input);
-        self.push(Node::Load { input: input as u32, index: Index::Affine { offset, strides } }, dt)
+        self.push(
+            Node::Load {
+                input: input as u32,
+                index: Index::Affine { offset, strides },
+            },
+            dt,
+        )
     }
     /// Loads `input` at a computed linear index (an `i32` node).
     pub fn load_at(&self, input: usize, index: &E) -> E {
         debug_assert_eq!(index.dtype, DType::I32);
         let dt = self.input_dtype(input);
-        self.push(Node::Load { input: input as u32, index: Index::Node(index.id) }, dt)
+        self.push(
+            Node::Load {
+                input: input as u32,
+                index: Index::Node(index.id),
+            },
+            dt,
+        )
     }
     pub fn coord(&self, axis: usize) -> E {
         self.push(Node::Coord(axis as u32), DType::I32)
@@ -204,7 +265,11 @@ impl ExprBuilder {
     }
     pub fn finish(self, outputs: &[&E]) -> Expr {
         let p = self.0.borrow();
-        Expr { nodes: p.nodes.clone(), dtypes: p.dtypes.clone(), outputs: outputs.iter().map(|e| e.id).collect() }
+        Expr {
+            nodes: p.nodes.clone(),
+            dtypes: p.dtypes.clone(),
+            outputs: outputs.iter().map(|e| e.id).collect(),
+        }
     }
 }
 
@@ -221,7 +286,11 @@ impl E {
     }
     pub fn binary(&self, f: BinaryFn, other: &E) -> E {
         debug_assert_eq!(self.dtype, other.dtype, "{f:?} on mixed dtypes");
-        let dt = if f.is_comparison() { DType::Bool } else { self.dtype };
+        let dt = if f.is_comparison() {
+            DType::Bool
+        } else {
+            self.dtype
+        };
         self.builder().push(Node::Binary(f, self.id, other.id), dt)
     }
     /// A literal of this node's dtype.
@@ -339,7 +408,8 @@ impl E {
     pub fn select(&self, a: &E, b: &E) -> E {
         debug_assert_eq!(self.dtype, DType::Bool);
         debug_assert_eq!(a.dtype, b.dtype);
-        self.builder().push(Node::Select(self.id, a.id, b.id), a.dtype)
+        self.builder()
+            .push(Node::Select(self.id, a.id, b.id), a.dtype)
     }
     pub fn cast(&self, dtype: DType) -> E {
         if dtype == self.dtype {
@@ -454,7 +524,13 @@ pub struct ReduceKernel {
 /// One matmul operand: a strided matrix or an expression over `[batch.., row, col]`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Operand {
-    Strided { input: u32, offset: i64, batch: Vec<i64>, row: i64, col: i64 },
+    Strided {
+        input: u32,
+        offset: i64,
+        batch: Vec<i64>,
+        row: i64,
+        col: i64,
+    },
     Expr(Expr),
 }
 
@@ -568,10 +644,18 @@ impl Kernel {
         match self {
             Kernel::Map(k) => k.expr.output_dtypes(),
             Kernel::Reduce(k) => vec![reduce_output_dtype(k)],
-            Kernel::Matmul(k) => vec![k.epilogue.as_ref().map_or(DType::F32, |e| e.output_dtypes()[0])],
+            Kernel::Matmul(k) => vec![
+                k.epilogue
+                    .as_ref()
+                    .map_or(DType::F32, |e| e.output_dtypes()[0]),
+            ],
             Kernel::Scan(k) => vec![k.dtype],
             Kernel::Scatter(k) => vec![k.expr.dtypes[k.expr.outputs[1] as usize]],
-            Kernel::Random(k) => vec![if k.dist == RandomDist::Bits { DType::U32 } else { DType::F32 }],
+            Kernel::Random(k) => vec![if k.dist == RandomDist::Bits {
+                DType::U32
+            } else {
+                DType::F32
+            }],
             Kernel::Softmax(_) => vec![DType::F32],
         }
     }
@@ -602,11 +686,20 @@ pub fn broadcast_strides(in_shape: &[usize], out_shape: &[usize]) -> Vec<i64> {
     let cs = crate::shape::strides(in_shape);
     let off = out_shape.len() - in_shape.len();
     (0..out_shape.len())
-        .map(|d| if d < off || in_shape[d - off] == 1 { 0 } else { cs[d - off] as i64 })
+        .map(|d| {
+            if d < off || in_shape[d - off] == 1 {
+                0
+            } else {
+                cs[d - off] as i64
+            }
+        })
         .collect()
 }
 
 /// Affine strides that read a contiguous tensor of exactly the space's shape.
 pub fn contiguous_strides(shape: &[usize]) -> Vec<i64> {
-    crate::shape::strides(shape).into_iter().map(|s| s as i64).collect()
+    crate::shape::strides(shape)
+        .into_iter()
+        .map(|s| s as i64)
+        .collect()
 }

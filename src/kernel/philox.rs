@@ -46,7 +46,11 @@ pub fn normal(key: [u32; 2], i: u32, round: u32) -> f32 {
     let u2 = uniform_from_bits(words[pair + 1]);
     let r = (-2.0 * u1.ln()).sqrt();
     let theta = std::f32::consts::TAU * u2;
-    if i % 2 == 0 { r * theta.cos() } else { r * theta.sin() }
+    if i.is_multiple_of(2) {
+        r * theta.cos()
+    } else {
+        r * theta.sin()
+    }
 }
 
 /// Draws a truncated normal at most this many times before clamping (the chance of
@@ -77,13 +81,19 @@ mod tests {
     #[test]
     fn known_answer_vectors() {
         // Random123's kat_vectors for philox4x32_10.
-        assert_eq!(philox4x32_10([0, 0, 0, 0], [0, 0]), [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
+        assert_eq!(
+            philox4x32_10([0, 0, 0, 0], [0, 0]),
+            [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]
+        );
         assert_eq!(
             philox4x32_10([0xffffffff; 4], [0xffffffff; 2]),
             [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]
         );
         assert_eq!(
-            philox4x32_10([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0]),
+            philox4x32_10(
+                [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+                [0xa4093822, 0x299f31d0]
+            ),
             [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]
         );
     }

@@ -88,7 +88,10 @@ struct PoolState {
 
 impl MemoryPool {
     pub fn new(limit: Option<u64>) -> Self {
-        MemoryPool { limit, state: Mutex::new(PoolState::default()) }
+        MemoryPool {
+            limit,
+            state: Mutex::new(PoolState::default()),
+        }
     }
 
     /// A buffer of at least `bytes`: from the free lists, else from `create`.
@@ -140,7 +143,12 @@ impl MemoryPool {
 
     pub fn info(&self) -> MemoryInfo {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        MemoryInfo { current: st.in_use, peak: st.peak, cached: st.cached, limit: self.limit }
+        MemoryInfo {
+            current: st.in_use,
+            peak: st.peak,
+            cached: st.cached,
+            limit: self.limit,
+        }
     }
 
     pub fn reset_peak(&self) {

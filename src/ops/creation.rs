@@ -4,7 +4,7 @@
 use super::{Lowering, Meta, Op, OpDef, apply1, expect_inputs, map_kernel};
 use crate::dtype::{DType, Scalar};
 use crate::error::{Error, Result};
-use crate::kernel::ir::{Kernel, RandomDist, RandomKernel};
+use crate::kernel::ir::{E, Kernel, RandomDist, RandomKernel};
 use crate::kernel::philox::key_from_seed;
 use crate::tensor::Tensor;
 
@@ -26,14 +26,33 @@ pub enum Distribution {
 /// Ops with no tensor inputs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CreateOp {
-    Fill { shape: Vec<usize>, value: Scalar },
+    Fill {
+        shape: Vec<usize>,
+        value: Scalar,
+    },
     /// `start + i * delta` for `i` in `0..len`.
-    Range { start: Scalar, delta: Scalar, len: usize },
+    Range {
+        start: Scalar,
+        delta: Scalar,
+        len: usize,
+    },
     /// `num` evenly spaced values from `start` to `stop` inclusive.
-    Linspace { start: f32, stop: f32, num: usize },
+    Linspace {
+        start: f32,
+        stop: f32,
+        num: usize,
+    },
     /// Ones on the diagonal of a `rows x cols` matrix.
-    Eye { rows: usize, cols: usize, dtype: DType },
-    Random { shape: Vec<usize>, dist: Distribution, seed: u64 },
+    Eye {
+        rows: usize,
+        cols: usize,
+        dtype: DType,
+    },
+    Random {
+        shape: Vec<usize>,
+        dist: Distribution,
+        seed: u64,
+    },
 }
 
 impl OpDef for CreateOp {
@@ -53,7 +72,10 @@ impl OpDef for CreateOp {
             CreateOp::Fill { shape, value } => Meta::new(shape.clone(), value.dtype()),
             CreateOp::Range { start, delta, len } => {
                 if start.dtype() != delta.dtype() || start.dtype() == DType::Bool {
-                    return Err(Error::dtype("range", "start and delta must share a numeric dtype"));
+                    return Err(Error::dtype(
+                        "range",
+                        "start and delta must share a numeric dtype",
+                    ));
                 }
                 Meta::new(vec![*len], start.dtype())
             }
@@ -61,7 +83,7 @@ impl OpDef for CreateOp {
             CreateOp::Eye { rows, cols, dtype } => Meta::new(vec![*rows, *cols], *dtype),
             CreateOp::Random { shape, dist, .. } => {
                 let dtype = match dist {
-        Distribution::UniformInt { min, max } => {
+                    Distribution::UniformInt { min, max } => {
                         if min >= max {
                             return Err(Error::invalid(
                                 "random_uniform",
@@ -87,7 +109,11 @@ impl OpDef for CreateOp {
                 vec![b.param(*start) + i * b.param(*delta)]
             }),
             CreateOp::Linspace { start, stop, num } => map_kernel(&space, &[], |b, _| {
-                let step = if *num > 1 { (stop - start) / (*num - 1) as f32 } else { 0.0 };
+                let step = if *num > 1 {
+                    (stop - start) / (*num - 1) as f32
+                } else {
+                    0.0
+                };
                 let i = b.coord(0);
                 let v = b.param(*start) + i.cast(DType::F32) * b.param(step);
                 // The last value is exactly `stop`, as in TensorFlow.
@@ -95,7 +121,10 @@ impl OpDef for CreateOp {
             }),
             CreateOp::Eye { dtype, .. } => map_kernel(&space, &[], |b, _| {
                 let on = b.coord(0).eq(&b.coord(1));
-                vec![on.select(&b.lit(Scalar::from_f64(*dtype, 1.0)), &b.lit(Scalar::from_f64(*dtype, 0.0)))]
+                vec![on.select(
+                    &b.lit(Scalar::from_f64(*dtype, 1.0)),
+                    &b.lit(Scalar::from_f64(*dtype, 0.0)),
+                )]
             }),
             CreateOp::Random { dist, seed, .. } => return Ok(lower_random(&space, *dist, *seed)),
         };
@@ -107,14 +136,29 @@ fn lower_random(space: &[usize], dist: Distribution, seed: u64) -> Lowering {
     let len: usize = space.iter().product();
     let key = key_from_seed(seed);
     if dist == Distribution::Bits {
-        return Lowering::single(Kernel::Random(RandomKernel { len, key, dist: RandomDist::Bits }), 0, 1);
+        return Lowering::single(
+            Kernel::Random(RandomKernel {
+                len,
+                key,
+                dist: RandomDist::Bits,
+            }),
+            0,
+            1,
+        );
     }
-    let (raw, scale): (RandomDist, Box<dyn Fn(&crate::kernel::ir::E) -> crate::kernel::ir::E>) = match dist {
-        Distribution::Uniform { min, max } => {
-            (RandomDist::Uniform, Box::new(move |u| u * u.param(max - min) + u.param(min)))
-        }
+    // The raw stream and the map that scales it to the distribution.
+    type Scale = Box<dyn Fn(&E) -> E>;
+    let (raw, scale): (RandomDist, Scale) = match dist {
+        Distribution::Uniform { min, max } => (
+            RandomDist::Uniform,
+            Box::new(move |u| u * u.param(max - min) + u.param(min)),
+        ),
         Distribution::Normal { mean, stddev } | Distribution::TruncatedNormal { mean, stddev } => {
-            let d = if matches!(dist, Distribution::Normal { .. }) { RandomDist::Normal } else { RandomDist::TruncatedNormal };
+            let d = if matches!(dist, Distribution::Normal { .. }) {
+                RandomDist::Normal
+            } else {
+                RandomDist::TruncatedNormal
+            };
             (d, Box::new(move |z| z * z.param(stddev) + z.param(mean)))
         }
         Distribution::Bits => unreachable!("handled above"),
@@ -133,8 +177,18 @@ fn lower_random(space: &[usize], dist: Distribution, seed: u64) -> Lowering {
     };
     let mut low = Lowering::default();
     let tmp = low.temp(Meta::new(vec![len], DType::F32));
-    low.call(Kernel::Random(RandomKernel { len, key, dist: raw }), vec![], vec![tmp]);
-    let k = map_kernel(space, &[Meta::new(space.to_vec(), DType::F32)], |_, x| vec![scale(&x[0])]);
+    low.call(
+        Kernel::Random(RandomKernel {
+            len,
+            key,
+            dist: raw,
+        }),
+        vec![],
+        vec![tmp],
+    );
+    let k = map_kernel(space, &[Meta::new(space.to_vec(), DType::F32)], |_, x| {
+        vec![scale(&x[0])]
+    });
     low.call(k, vec![tmp], vec![super::Buf::Out(0)]);
     low
 }
@@ -145,7 +199,10 @@ fn create(op: CreateOp) -> Result<Tensor> {
 
 /// A tensor of `shape` filled with `value` (its dtype is the value's).
 pub fn fill(shape: impl AsRef<[usize]>, value: impl Into<Scalar>) -> Result<Tensor> {
-    create(CreateOp::Fill { shape: shape.as_ref().to_vec(), value: value.into() })
+    create(CreateOp::Fill {
+        shape: shape.as_ref().to_vec(),
+        value: value.into(),
+    })
 }
 
 /// Zeros of a dtype.
@@ -169,10 +226,17 @@ pub fn ones_like(x: &Tensor) -> Result<Tensor> {
 }
 
 /// `[start, start + delta, ...)` up to (not including) `limit`, like `tf.range`.
-pub fn range(start: impl Into<Scalar>, limit: impl Into<Scalar>, delta: impl Into<Scalar>) -> Result<Tensor> {
+pub fn range(
+    start: impl Into<Scalar>,
+    limit: impl Into<Scalar>,
+    delta: impl Into<Scalar>,
+) -> Result<Tensor> {
     let (start, limit, delta) = (start.into(), limit.into(), delta.into());
     if start.dtype() != limit.dtype() || start.dtype() != delta.dtype() {
-        return Err(Error::dtype("range", "start, limit and delta must have one dtype"));
+        return Err(Error::dtype(
+            "range",
+            "start, limit and delta must have one dtype",
+        ));
     }
     let (s, l, d) = (start.to_f64(), limit.to_f64(), delta.to_f64());
     if d == 0.0 {
@@ -194,21 +258,48 @@ pub fn eye(rows: usize, cols: usize, dtype: DType) -> Result<Tensor> {
 
 /// Uniform values in `[min, max)` from a stateless generator seeded by `seed`.
 pub fn random_uniform(shape: impl AsRef<[usize]>, min: f32, max: f32, seed: u64) -> Result<Tensor> {
-    create(CreateOp::Random { shape: shape.as_ref().to_vec(), dist: Distribution::Uniform { min, max }, seed })
+    create(CreateOp::Random {
+        shape: shape.as_ref().to_vec(),
+        dist: Distribution::Uniform { min, max },
+        seed,
+    })
 }
 
 /// Uniform integers in `[min, max)`.
-pub fn random_uniform_int(shape: impl AsRef<[usize]>, min: i32, max: i32, seed: u64) -> Result<Tensor> {
-    create(CreateOp::Random { shape: shape.as_ref().to_vec(), dist: Distribution::UniformInt { min, max }, seed })
+pub fn random_uniform_int(
+    shape: impl AsRef<[usize]>,
+    min: i32,
+    max: i32,
+    seed: u64,
+) -> Result<Tensor> {
+    create(CreateOp::Random {
+        shape: shape.as_ref().to_vec(),
+        dist: Distribution::UniformInt { min, max },
+        seed,
+    })
 }
 
 /// Normal values.
-pub fn random_normal(shape: impl AsRef<[usize]>, mean: f32, stddev: f32, seed: u64) -> Result<Tensor> {
-    create(CreateOp::Random { shape: shape.as_ref().to_vec(), dist: Distribution::Normal { mean, stddev }, seed })
+pub fn random_normal(
+    shape: impl AsRef<[usize]>,
+    mean: f32,
+    stddev: f32,
+    seed: u64,
+) -> Result<Tensor> {
+    create(CreateOp::Random {
+        shape: shape.as_ref().to_vec(),
+        dist: Distribution::Normal { mean, stddev },
+        seed,
+    })
 }
 
 /// Normal values redrawn while more than two standard deviations from the mean.
-pub fn truncated_normal(shape: impl AsRef<[usize]>, mean: f32, stddev: f32, seed: u64) -> Result<Tensor> {
+pub fn truncated_normal(
+    shape: impl AsRef<[usize]>,
+    mean: f32,
+    stddev: f32,
+    seed: u64,
+) -> Result<Tensor> {
     create(CreateOp::Random {
         shape: shape.as_ref().to_vec(),
         dist: Distribution::TruncatedNormal { mean, stddev },
@@ -218,5 +309,9 @@ pub fn truncated_normal(shape: impl AsRef<[usize]>, mean: f32, stddev: f32, seed
 
 /// Raw Philox words (u32), the generator's output before any distribution.
 pub fn random_bits(shape: impl AsRef<[usize]>, seed: u64) -> Result<Tensor> {
-    create(CreateOp::Random { shape: shape.as_ref().to_vec(), dist: Distribution::Bits, seed })
+    create(CreateOp::Random {
+        shape: shape.as_ref().to_vec(),
+        dist: Distribution::Bits,
+        seed,
+    })
 }

@@ -123,7 +123,10 @@ impl UnaryOp {
         match self {
             Abs => x.abs(),
             Neg => -x,
-            Sign => x.gt(&x.lit(0.0)).select(&x.lit(1.0), &x.lt(&x.lit(0.0)).select(&x.lit(-1.0), &(x * 0.0))),
+            Sign => x.gt(&x.lit(0.0)).select(
+                &x.lit(1.0),
+                &x.lt(&x.lit(0.0)).select(&x.lit(-1.0), &(x * 0.0)),
+            ),
             Square => x * x,
             Sqrt => x.sqrt(),
             Rsqrt => x.rsqrt(),
@@ -141,7 +144,9 @@ impl UnaryOp {
             Relu => x.max(&x.lit(0.0)),
             Relu6 => x.max(&x.lit(0.0)).min(&x.lit(6.0)),
             Elu => x.gt(&x.lit(0.0)).select(x, &x.expm1()),
-            Selu => x.gt(&x.lit(0.0)).select(&(x * SELU_SCALE), &(x.expm1() * (SELU_ALPHA * SELU_SCALE))),
+            Selu => x
+                .gt(&x.lit(0.0))
+                .select(&(x * SELU_SCALE), &(x.expm1() * (SELU_ALPHA * SELU_SCALE))),
             Gelu => x * 0.5 * ((x * std::f64::consts::FRAC_1_SQRT_2).erf() + 1.0),
             GeluTanh => {
                 let inner = (x + x * x * x * 0.044715) * (2.0 / std::f64::consts::PI).sqrt();
@@ -152,7 +157,8 @@ impl UnaryOp {
             Softplus => {
                 let t = -(f32::EPSILON as f64).ln() - 2.0;
                 let mid = x.exp().log1p();
-                x.gt(&x.lit(t)).select(x, &x.lt(&x.lit(-t)).select(&x.exp(), &mid))
+                x.gt(&x.lit(t))
+                    .select(x, &x.lt(&x.lit(-t)).select(&x.exp(), &mid))
             }
             Softsign => x / (x.abs() + 1.0),
             Erf => x.erf(),
@@ -223,7 +229,12 @@ impl BinaryOp {
 
     fn check(self, x: DType) -> Result<DType> {
         use BinaryOp::*;
-        let bad = |what: &str| Err(Error::dtype(self.name(), format!("expects {what} tensors, got {x}")));
+        let bad = |what: &str| {
+            Err(Error::dtype(
+                self.name(),
+                format!("expects {what} tensors, got {x}"),
+            ))
+        };
         match self {
             LogicalAnd | LogicalOr => {
                 if x != DType::Bool {
@@ -265,7 +276,10 @@ impl BinaryOp {
             FloorDiv if int => {
                 // Truncating division, corrected down when the signs differ and it is inexact.
                 let q = x / y;
-                let adjust = x.rem(y).ne(&x.lit(0.0)).and(&x.lt(&x.lit(0.0)).ne(&y.lt(&y.lit(0.0))));
+                let adjust = x
+                    .rem(y)
+                    .ne(&x.lit(0.0))
+                    .and(&x.lt(&x.lit(0.0)).ne(&y.lt(&y.lit(0.0))));
                 adjust.select(&(&q - 1.0), &q)
             }
             FloorDiv => (x / y).floor(),
@@ -337,7 +351,10 @@ impl OpDef for ElementwiseOp {
                         Accepts::Numeric => "numeric",
                         Accepts::Bool => "bool",
                     };
-                    return Err(Error::dtype(name, format!("expects a {want} tensor, got {x}")));
+                    return Err(Error::dtype(
+                        name,
+                        format!("expects a {want} tensor, got {x}"),
+                    ));
                 }
                 u.out_dtype(x)
             }
@@ -349,7 +366,10 @@ impl OpDef for ElementwiseOp {
             ElementwiseOp::Where => {
                 expect_inputs(name, ins, 3)?;
                 if ins[0].dtype != DType::Bool {
-                    return Err(Error::dtype(name, format!("condition must be bool, got {}", ins[0].dtype)));
+                    return Err(Error::dtype(
+                        name,
+                        format!("condition must be bool, got {}", ins[0].dtype),
+                    ));
                 }
                 expect_same_dtype(name, &ins[1], &ins[2])?;
                 ins[1].dtype
@@ -366,7 +386,10 @@ impl OpDef for ElementwiseOp {
                 if s != ins[0].shape {
                     return Err(Error::shape(
                         name,
-                        format!("bounds must broadcast to x's shape {:?}, which would become {:?}", ins[0].shape, s),
+                        format!(
+                            "bounds must broadcast to x's shape {:?}, which would become {:?}",
+                            ins[0].shape, s
+                        ),
                     ));
                 }
                 ins[0].dtype

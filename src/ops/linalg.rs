@@ -11,7 +11,10 @@ use crate::tensor::Tensor;
 /// The linear-algebra family.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LinalgOp {
-    MatMul { transpose_a: bool, transpose_b: bool },
+    MatMul {
+        transpose_a: bool,
+        transpose_b: bool,
+    },
 }
 
 /// Rows and columns of the product's operands: `(m, k)` of a, `(k, n)` of b.
@@ -26,17 +29,26 @@ impl OpDef for LinalgOp {
     }
 
     fn infer(&self, ins: &[Meta]) -> Result<Vec<Meta>> {
-        let LinalgOp::MatMul { transpose_a, transpose_b } = *self;
+        let LinalgOp::MatMul {
+            transpose_a,
+            transpose_b,
+        } = *self;
         expect_inputs("matmul", ins, 2)?;
         let (a, b) = (&ins[0], &ins[1]);
         for m in [a, b] {
             if m.dtype != DType::F32 {
-                return Err(Error::dtype("matmul", format!("expects float32 operands, got {}", m.dtype)));
+                return Err(Error::dtype(
+                    "matmul",
+                    format!("expects float32 operands, got {}", m.dtype),
+                ));
             }
             if m.rank() < 2 {
                 return Err(Error::shape(
                     "matmul",
-                    format!("operands need rank 2 or more, got shape {}", fmt_shape(&m.shape)),
+                    format!(
+                        "operands need rank 2 or more, got shape {}",
+                        fmt_shape(&m.shape)
+                    ),
                 ));
             }
         }
@@ -51,13 +63,17 @@ impl OpDef for LinalgOp {
                 ),
             ));
         }
-        let mut out = broadcast_shapes("matmul", &a.shape[..a.rank() - 2], &b.shape[..b.rank() - 2])?;
+        let mut out =
+            broadcast_shapes("matmul", &a.shape[..a.rank() - 2], &b.shape[..b.rank() - 2])?;
         out.extend([m, n]);
         Ok(vec![Meta::new(out, DType::F32)])
     }
 
     fn lower(&self, ins: &[Meta], outs: &[Meta]) -> Result<Lowering> {
-        let LinalgOp::MatMul { transpose_a, transpose_b } = *self;
+        let LinalgOp::MatMul {
+            transpose_a,
+            transpose_b,
+        } = *self;
         let out = &outs[0].shape;
         let batch = out[..out.len() - 2].to_vec();
         let operand = |input: u32, m: &Meta, t: bool| {
@@ -72,13 +88,28 @@ impl OpDef for LinalgOp {
             });
             bs.pop();
             let (row, col) = if t { (1, c as i64) } else { (c as i64, 1) };
-            Operand::Strided { input, offset: 0, batch: bs, row, col }
+            Operand::Strided {
+                input,
+                offset: 0,
+                batch: bs,
+                row,
+                col,
+            }
         };
         let (m, k) = dims(&ins[0].shape, transpose_a);
         let n = out[out.len() - 1];
         let a = operand(0, &ins[0], transpose_a);
         let b = operand(1, &ins[1], transpose_b);
-        let k = Kernel::Matmul(MatmulKernel { batch, m, n, k, inputs: vec![DType::F32; 2], a, b, epilogue: None });
+        let k = Kernel::Matmul(MatmulKernel {
+            batch,
+            m,
+            n,
+            k,
+            inputs: vec![DType::F32; 2],
+            a,
+            b,
+            epilogue: None,
+        });
         Ok(Lowering::single(k, 2, 1))
     }
 }
@@ -90,7 +121,13 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// [`matmul`] with either operand transposed (TensorFlow's `transpose_a`/`transpose_b`).
 pub fn matmul_t(a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> Result<Tensor> {
-    apply1(Op::Linalg(LinalgOp::MatMul { transpose_a, transpose_b }), &[a, b])
+    apply1(
+        Op::Linalg(LinalgOp::MatMul {
+            transpose_a,
+            transpose_b,
+        }),
+        &[a, b],
+    )
 }
 
 /// Adds a 1-D `bias` along the last axis of `value`.

@@ -28,7 +28,7 @@ pub use reduce::*;
 use crate::device::{Device, current_device};
 use crate::dtype::{DType, Scalar};
 use crate::error::{Error, Result};
-use crate::kernel::ir::{ExprBuilder, Kernel, MapKernel, broadcast_strides, E};
+use crate::kernel::ir::{E, ExprBuilder, Kernel, MapKernel, broadcast_strides};
 use crate::shape::fmt_shape;
 use crate::tensor::Tensor;
 use std::sync::Arc;
@@ -42,10 +42,16 @@ pub struct Meta {
 
 impl Meta {
     pub fn new(shape: impl Into<Vec<usize>>, dtype: DType) -> Self {
-        Meta { shape: shape.into(), dtype }
+        Meta {
+            shape: shape.into(),
+            dtype,
+        }
     }
     pub fn of(t: &Tensor) -> Self {
-        Meta { shape: t.shape().to_vec(), dtype: t.dtype() }
+        Meta {
+            shape: t.shape().to_vec(),
+            dtype: t.dtype(),
+        }
     }
     pub fn size(&self) -> usize {
         self.shape.iter().product()
@@ -85,20 +91,31 @@ impl Lowering {
     pub fn single(kernel: Kernel, n_in: usize, n_out: usize) -> Self {
         Lowering {
             temps: vec![],
-            calls: vec![Call { kernel, inputs: (0..n_in).map(Buf::In).collect(), outputs: (0..n_out).map(Buf::Out).collect() }],
+            calls: vec![Call {
+                kernel,
+                inputs: (0..n_in).map(Buf::In).collect(),
+                outputs: (0..n_out).map(Buf::Out).collect(),
+            }],
             alias: None,
         }
     }
     /// Output 0 is input `i`'s buffer under a new shape.
     pub fn alias(i: usize) -> Self {
-        Lowering { alias: Some(i), ..Default::default() }
+        Lowering {
+            alias: Some(i),
+            ..Default::default()
+        }
     }
     pub fn temp(&mut self, m: Meta) -> Buf {
         self.temps.push(m);
         Buf::Temp(self.temps.len() - 1)
     }
     pub fn call(&mut self, kernel: Kernel, inputs: Vec<Buf>, outputs: Vec<Buf>) {
-        self.calls.push(Call { kernel, inputs, outputs });
+        self.calls.push(Call {
+            kernel,
+            inputs,
+            outputs,
+        });
     }
 }
 
@@ -153,12 +170,18 @@ impl Op {
 
 /// The device an op on these inputs runs on: theirs (they must agree), or the current one.
 fn op_device(name: &str, inputs: &[&Tensor]) -> Result<Device> {
-    let Some(first) = inputs.first() else { return current_device() };
+    let Some(first) = inputs.first() else {
+        return current_device();
+    };
     for t in &inputs[1..] {
         if t.device() != first.device() {
             return Err(Error::invalid(
                 name,
-                format!("inputs are on different devices ({} and {}): copy one with Tensor::on", first.device(), t.device()),
+                format!(
+                    "inputs are on different devices ({} and {}): copy one with Tensor::on",
+                    first.device(),
+                    t.device()
+                ),
             ));
         }
     }
@@ -181,12 +204,28 @@ pub fn apply1(op: Op, inputs: &[&Tensor]) -> Result<Tensor> {
     Ok(apply(op, inputs)?.swap_remove(0))
 }
 
-fn execute(device: &Device, low: &Lowering, inputs: &[&Tensor], outs: &[Meta]) -> Result<Vec<Tensor>> {
+fn execute(
+    device: &Device,
+    low: &Lowering,
+    inputs: &[&Tensor],
+    outs: &[Meta],
+) -> Result<Vec<Tensor>> {
     if let Some(i) = low.alias {
-        return Ok(vec![Tensor::from_buffer(inputs[i].buffer().clone(), outs[0].shape.clone(), outs[0].dtype)]);
+        return Ok(vec![Tensor::from_buffer(
+            inputs[i].buffer().clone(),
+            outs[0].shape.clone(),
+            outs[0].dtype,
+        )]);
     }
-    let out_bufs = outs.iter().map(|m| device.alloc(m.size()).map(Arc::new)).collect::<Result<Vec<_>>>()?;
-    let temp_bufs = low.temps.iter().map(|m| device.alloc(m.size())).collect::<Result<Vec<_>>>()?;
+    let out_bufs = outs
+        .iter()
+        .map(|m| device.alloc(m.size()).map(Arc::new))
+        .collect::<Result<Vec<_>>>()?;
+    let temp_bufs = low
+        .temps
+        .iter()
+        .map(|m| device.alloc(m.size()))
+        .collect::<Result<Vec<_>>>()?;
     let get = |b: &Buf| match *b {
         Buf::In(i) => inputs[i].buffer().storage(),
         Buf::Out(i) => out_bufs[i].storage(),
@@ -198,20 +237,36 @@ fn execute(device: &Device, low: &Lowering, inputs: &[&Tensor], outs: &[Meta]) -
         let os: Vec<_> = call.outputs.iter().map(get).collect();
         dev.backend.run(dev, &call.kernel, &ins, &os)?;
     }
-    Ok(out_bufs.into_iter().zip(outs).map(|(b, m)| Tensor::from_buffer(b, m.shape.clone(), m.dtype)).collect())
+    Ok(out_bufs
+        .into_iter()
+        .zip(outs)
+        .map(|(b, m)| Tensor::from_buffer(b, m.shape.clone(), m.dtype))
+        .collect())
 }
 
 // ---- helpers shared by the op families ----
 
 /// A map kernel over `space` that loads each input broadcast to it.
-pub(crate) fn map_kernel(space: &[usize], inputs: &[Meta], f: impl FnOnce(&ExprBuilder, &[E]) -> Vec<E>) -> Kernel {
+pub(crate) fn map_kernel(
+    space: &[usize],
+    inputs: &[Meta],
+    f: impl FnOnce(&ExprBuilder, &[E]) -> Vec<E>,
+) -> Kernel {
     let dtypes: Vec<DType> = inputs.iter().map(|m| m.dtype).collect();
     let b = ExprBuilder::new(&dtypes);
-    let xs: Vec<E> =
-        inputs.iter().enumerate().map(|(i, m)| b.load_affine(i, 0, broadcast_strides(&m.shape, space))).collect();
+    let xs: Vec<E> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, m)| b.load_affine(i, 0, broadcast_strides(&m.shape, space)))
+        .collect();
     let outs = f(&b, &xs);
     let refs: Vec<&E> = outs.iter().collect();
-    Kernel::Map(MapKernel { space: space.to_vec(), inputs: dtypes, expr: b.finish(&refs), store: None })
+    Kernel::Map(MapKernel {
+        space: space.to_vec(),
+        inputs: dtypes,
+        expr: b.finish(&refs),
+        store: None,
+    })
 }
 
 /// A 0-d tensor of `like`'s dtype and device holding `v` (a Python scalar's weak type).
@@ -221,28 +276,45 @@ pub fn scalar_like(like: &Tensor, v: f64) -> Result<Tensor> {
 
 pub(crate) fn expect_inputs(op: &str, inputs: &[Meta], n: usize) -> Result<()> {
     if inputs.len() != n {
-        return Err(Error::invalid(op, format!("expects {n} input(s), got {}", inputs.len())));
+        return Err(Error::invalid(
+            op,
+            format!("expects {n} input(s), got {}", inputs.len()),
+        ));
     }
     Ok(())
 }
 
 pub(crate) fn expect_float(op: &str, m: &Meta) -> Result<()> {
     if m.dtype != DType::F32 {
-        return Err(Error::dtype(op, format!("expects a float32 tensor, got {} with shape {}", m.dtype, fmt_shape(&m.shape))));
+        return Err(Error::dtype(
+            op,
+            format!(
+                "expects a float32 tensor, got {} with shape {}",
+                m.dtype,
+                fmt_shape(&m.shape)
+            ),
+        ));
     }
     Ok(())
 }
 
 pub(crate) fn expect_numeric(op: &str, m: &Meta) -> Result<()> {
     if !m.dtype.is_numeric() {
-        return Err(Error::dtype(op, format!("expects a numeric tensor, got {}", m.dtype)));
+        return Err(Error::dtype(
+            op,
+            format!("expects a numeric tensor, got {}", m.dtype),
+        ));
     }
     Ok(())
 }
 
+#[allow(dead_code)] // used by the gather family
 pub(crate) fn expect_index(op: &str, what: &str, m: &Meta) -> Result<()> {
     if !m.dtype.is_int() {
-        return Err(Error::dtype(op, format!("{what} must be int32 or uint32, got {}", m.dtype)));
+        return Err(Error::dtype(
+            op,
+            format!("{what} must be int32 or uint32, got {}", m.dtype),
+        ));
     }
     Ok(())
 }
@@ -251,7 +323,13 @@ pub(crate) fn expect_same_dtype(op: &str, a: &Meta, b: &Meta) -> Result<()> {
     if a.dtype != b.dtype {
         return Err(Error::dtype(
             op,
-            format!("dtypes differ: {} {} vs {} {} (cast one first)", a.dtype, fmt_shape(&a.shape), b.dtype, fmt_shape(&b.shape)),
+            format!(
+                "dtypes differ: {} {} vs {} {} (cast one first)",
+                a.dtype,
+                fmt_shape(&a.shape),
+                b.dtype,
+                fmt_shape(&b.shape)
+            ),
         ));
     }
     Ok(())

@@ -1,10 +1,13 @@
 //! Reductions over any set of axes (with `keepdims`), arg-reductions, cumulative sums and
 //! products, softmax and log-softmax.
 
-use super::{Axes, Buf, Lowering, Meta, Op, OpDef, apply1, expect_float, expect_inputs, expect_numeric};
+use super::{
+    Axes, Buf, Lowering, Meta, Op, OpDef, apply1, expect_float, expect_inputs, expect_numeric,
+};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernel::ir::{
+    E,
     ExprBuilder, Kernel, ReduceKernel, ReduceOp, ScanKernel, SoftmaxKernel, contiguous_strides,
 };
 use crate::shape::normalize_axis;
@@ -26,17 +29,37 @@ pub enum ReduceKind {
 /// The reduction family.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ReductionOp {
-    Reduce { kind: ReduceKind, axes: Axes, keepdims: bool },
-    ArgMax { axis: i64 },
-    ArgMin { axis: i64 },
+    Reduce {
+        kind: ReduceKind,
+        axes: Axes,
+        keepdims: bool,
+    },
+    ArgMax {
+        axis: i64,
+    },
+    ArgMin {
+        axis: i64,
+    },
     /// Cumulative sum (or product) along an axis.
-    Scan { axis: i64, product: bool, exclusive: bool, reverse: bool },
-    Softmax { axis: i64, log: bool },
+    Scan {
+        axis: i64,
+        product: bool,
+        exclusive: bool,
+        reverse: bool,
+    },
+    Softmax {
+        axis: i64,
+        log: bool,
+    },
 }
 
 /// `[outer, len, inner]` sizes around an axis.
 pub(crate) fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
-    (shape[..axis].iter().product(), shape[axis], shape[axis + 1..].iter().product())
+    (
+        shape[..axis].iter().product(),
+        shape[axis],
+        shape[axis + 1..].iter().product(),
+    )
 }
 
 /// Reductions with at most this many outputs over at least `SPLIT_MIN` values each run in two
@@ -83,26 +106,42 @@ impl OpDef for ReductionOp {
         expect_inputs(name, ins, 1)?;
         let x = &ins[0];
         match self {
-            ReductionOp::Reduce { kind, axes, keepdims } => {
+            ReductionOp::Reduce {
+                kind,
+                axes,
+                keepdims,
+            } => {
                 let axes = axes.resolve(name, x.rank())?;
                 match kind {
                     ReduceKind::Any | ReduceKind::All => {
                         if x.dtype != DType::Bool {
-                            return Err(Error::dtype(name, format!("expects a bool tensor, got {}", x.dtype)));
+                            return Err(Error::dtype(
+                                name,
+                                format!("expects a bool tensor, got {}", x.dtype),
+                            ));
                         }
                     }
                     ReduceKind::LogSumExp => expect_float(name, x)?,
                     _ => expect_numeric(name, x)?,
                 }
-                Ok(vec![Meta::new(Self::reduced_shape(&x.shape, &axes, *keepdims), x.dtype)])
+                Ok(vec![Meta::new(
+                    Self::reduced_shape(&x.shape, &axes, *keepdims),
+                    x.dtype,
+                )])
             }
             ReductionOp::ArgMax { axis } | ReductionOp::ArgMin { axis } => {
                 expect_numeric(name, x)?;
                 let a = normalize_axis(name, *axis, x.rank())?;
                 if x.shape[a] == 0 {
-                    return Err(Error::invalid(name, format!("cannot take the {name} of an empty axis {axis}")));
+                    return Err(Error::invalid(
+                        name,
+                        format!("cannot take the {name} of an empty axis {axis}"),
+                    ));
                 }
-                Ok(vec![Meta::new(Self::reduced_shape(&x.shape, &[a], false), DType::I32)])
+                Ok(vec![Meta::new(
+                    Self::reduced_shape(&x.shape, &[a], false),
+                    DType::I32,
+                )])
             }
             ReductionOp::Scan { axis, .. } => {
                 expect_numeric(name, x)?;
@@ -121,25 +160,58 @@ impl OpDef for ReductionOp {
         let x = &ins[0];
         let name = self.name();
         match self {
-            ReductionOp::Reduce { kind, axes, .. } => lower_reduce(*kind, &x.shape, x.dtype, &axes.resolve(name, x.rank())?),
+            ReductionOp::Reduce { kind, axes, .. } => {
+                lower_reduce(*kind, &x.shape, x.dtype, &axes.resolve(name, x.rank())?)
+            }
             ReductionOp::ArgMax { axis } | ReductionOp::ArgMin { axis } => {
                 let a = normalize_axis(name, *axis, x.rank())?;
-                let op = if matches!(self, ReductionOp::ArgMax { .. }) { ReduceOp::ArgMax } else { ReduceOp::ArgMin };
+                let op = if matches!(self, ReductionOp::ArgMax { .. }) {
+                    ReduceOp::ArgMax
+                } else {
+                    ReduceOp::ArgMin
+                };
                 let k = reduce_kernel(&x.shape, x.dtype, vec![a], op, None);
                 Ok(Lowering::single(k, 1, 1))
             }
-            ReductionOp::Scan { axis, product, exclusive, reverse } => {
-                let (outer, len, inner) = split_at_axis(&x.shape, normalize_axis(name, *axis, x.rank())?);
-                let k = ScanKernel { outer, len, inner, dtype: x.dtype, product: *product, exclusive: *exclusive, reverse: *reverse };
+            ReductionOp::Scan {
+                axis,
+                product,
+                exclusive,
+                reverse,
+            } => {
+                let (outer, len, inner) =
+                    split_at_axis(&x.shape, normalize_axis(name, *axis, x.rank())?);
+                let k = ScanKernel {
+                    outer,
+                    len,
+                    inner,
+                    dtype: x.dtype,
+                    product: *product,
+                    exclusive: *exclusive,
+                    reverse: *reverse,
+                };
                 Ok(Lowering::single(Kernel::Scan(k), 1, 1))
             }
             ReductionOp::Softmax { axis, log } => {
-                let (outer, len, inner) = split_at_axis(&x.shape, normalize_axis(name, *axis, x.rank())?);
-                Ok(Lowering::single(Kernel::Softmax(SoftmaxKernel { outer, len, inner, log: *log }), 1, 1))
+                let (outer, len, inner) =
+                    split_at_axis(&x.shape, normalize_axis(name, *axis, x.rank())?);
+                Ok(Lowering::single(
+                    Kernel::Softmax(SoftmaxKernel {
+                        outer,
+                        len,
+                        inner,
+                        log: *log,
+                    }),
+                    1,
+                    1,
+                ))
             }
         }
     }
 }
+
+/// Builds a reduce epilogue from the accumulated value.
+type Epilogue<'a> = &'a dyn Fn(&ExprBuilder, &E) -> E;
 
 /// A reduce kernel over a contiguous input, with an optional epilogue builder.
 fn reduce_kernel(
@@ -147,7 +219,7 @@ fn reduce_kernel(
     dtype: DType,
     axes: Vec<usize>,
     op: ReduceOp,
-    epilogue: Option<&dyn Fn(&ExprBuilder, &crate::kernel::ir::E) -> crate::kernel::ir::E>,
+    epilogue: Option<Epilogue>,
 ) -> Kernel {
     let b = ExprBuilder::new(&[dtype]);
     let x = b.load_affine(0, 0, contiguous_strides(shape));
@@ -158,10 +230,22 @@ fn reduce_kernel(
         let out = f(&b, &acc);
         b.finish(&[&out])
     });
-    Kernel::Reduce(ReduceKernel { space: shape.to_vec(), axes, op, inputs: vec![dtype], prologue, epilogue })
+    Kernel::Reduce(ReduceKernel {
+        space: shape.to_vec(),
+        axes,
+        op,
+        inputs: vec![dtype],
+        prologue,
+        epilogue,
+    })
 }
 
-fn lower_reduce(kind: ReduceKind, shape: &[usize], dtype: DType, axes: &[usize]) -> Result<Lowering> {
+fn lower_reduce(
+    kind: ReduceKind,
+    shape: &[usize],
+    dtype: DType,
+    axes: &[usize],
+) -> Result<Lowering> {
     let r: usize = axes.iter().map(|&d| shape[d]).product();
     let o: usize = shape.iter().product::<usize>() / r.max(1);
     let op = match kind {
@@ -174,13 +258,24 @@ fn lower_reduce(kind: ReduceKind, shape: &[usize], dtype: DType, axes: &[usize])
         ReduceKind::LogSumExp => return Ok(lower_logsumexp(shape, axes)),
     };
     let inv_r = 1.0 / r as f64;
-    let mean = move |_: &ExprBuilder, acc: &crate::kernel::ir::E| {
-        if acc.dtype == DType::F32 { acc * inv_r } else { acc / (r as f64) }
+    let mean = move |_: &ExprBuilder, acc: &E| {
+        if acc.dtype == DType::F32 {
+            acc * inv_r
+        } else {
+            acc / (r as f64)
+        }
     };
-    let epilogue: Option<&dyn Fn(&ExprBuilder, &crate::kernel::ir::E) -> crate::kernel::ir::E> =
-        if kind == ReduceKind::Mean { Some(&mean) } else { None };
+    let epilogue: Option<Epilogue> =
+        if kind == ReduceKind::Mean {
+            Some(&mean)
+        } else {
+            None
+        };
     // Few outputs over many values each: a first pass reduces chunks, a second the chunk results.
-    let trailing = axes.iter().enumerate().all(|(i, &a)| a == shape.len() - axes.len() + i);
+    let trailing = axes
+        .iter()
+        .enumerate()
+        .all(|(i, &a)| a == shape.len() - axes.len() + i);
     if o <= SPLIT_MAX_OUT && r >= SPLIT_MIN && trailing && o > 0 {
         let chunk = (r as f64).sqrt().ceil() as usize;
         let chunks = r.div_ceil(chunk);
@@ -208,7 +303,14 @@ fn lower_reduce(kind: ReduceKind, shape: &[usize], dtype: DType, axes: &[usize])
         let prologue = b.finish(&[&v]);
         let mut low = Lowering::default();
         let partial = low.temp(Meta::new(vec![o, chunks], dtype));
-        let pass1 = ReduceKernel { space: vec![o, chunks, chunk], axes: vec![2], op, inputs: vec![dtype], prologue, epilogue: None };
+        let pass1 = ReduceKernel {
+            space: vec![o, chunks, chunk],
+            axes: vec![2],
+            op,
+            inputs: vec![dtype],
+            prologue,
+            epilogue: None,
+        };
         low.call(Kernel::Reduce(pass1), vec![Buf::In(0)], vec![partial]);
         let mut pass2 = reduce_kernel(&[o, chunks], dtype, vec![1], op, None);
         if let (Kernel::Reduce(k2), Some(f)) = (&mut pass2, epilogue) {
@@ -220,7 +322,11 @@ fn lower_reduce(kind: ReduceKind, shape: &[usize], dtype: DType, axes: &[usize])
         low.call(pass2, vec![partial], vec![Buf::Out(0)]);
         return Ok(low);
     }
-    Ok(Lowering::single(reduce_kernel(shape, dtype, axes.to_vec(), op, epilogue), 1, 1))
+    Ok(Lowering::single(
+        reduce_kernel(shape, dtype, axes.to_vec(), op, epilogue),
+        1,
+        1,
+    ))
 }
 
 /// `log(sum(exp(x - m))) + m` with `m` the (finite) maximum: two kernels, the exp folded into
@@ -230,11 +336,16 @@ fn lower_logsumexp(shape: &[usize], axes: &[usize]) -> Lowering {
     let kept: Vec<usize> = (0..shape.len()).filter(|d| !axes.contains(d)).collect();
     let out_shape: Vec<usize> = kept.iter().map(|&d| shape[d]).collect();
     let m = low.temp(Meta::new(out_shape.clone(), DType::F32));
-    low.call(reduce_kernel(shape, DType::F32, axes.to_vec(), ReduceOp::Max, None), vec![Buf::In(0)], vec![m]);
+    low.call(
+        reduce_kernel(shape, DType::F32, axes.to_vec(), ReduceOp::Max, None),
+        vec![Buf::In(0)],
+        vec![m],
+    );
     // m broadcast over the input space: kept axes step through m, reduced axes repeat it.
     let ostr = contiguous_strides(&out_shape);
-    let m_strides: Vec<i64> =
-        (0..shape.len()).map(|d| kept.iter().position(|&k| k == d).map_or(0, |j| ostr[j])).collect();
+    let m_strides: Vec<i64> = (0..shape.len())
+        .map(|d| kept.iter().position(|&k| k == d).map_or(0, |j| ostr[j]))
+        .collect();
     let b = ExprBuilder::new(&[DType::F32, DType::F32]);
     let x = b.load_affine(0, 0, contiguous_strides(shape));
     let mraw = b.load_affine(1, 0, m_strides);
@@ -307,12 +418,28 @@ pub fn argmin(x: &Tensor, axis: i64) -> Result<Tensor> {
 
 /// Cumulative sum along `axis`; `exclusive` starts from 0, `reverse` runs from the end.
 pub fn cumsum(x: &Tensor, axis: i64, exclusive: bool, reverse: bool) -> Result<Tensor> {
-    reduction(ReductionOp::Scan { axis, product: false, exclusive, reverse }, x)
+    reduction(
+        ReductionOp::Scan {
+            axis,
+            product: false,
+            exclusive,
+            reverse,
+        },
+        x,
+    )
 }
 
 /// Cumulative product along `axis`.
 pub fn cumprod(x: &Tensor, axis: i64, exclusive: bool, reverse: bool) -> Result<Tensor> {
-    reduction(ReductionOp::Scan { axis, product: true, exclusive, reverse }, x)
+    reduction(
+        ReductionOp::Scan {
+            axis,
+            product: true,
+            exclusive,
+            reverse,
+        },
+        x,
+    )
 }
 
 /// `exp(x) / sum(exp(x))` along `axis`.

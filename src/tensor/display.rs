@@ -15,17 +15,27 @@ impl fmt::Display for Tensor {
         #[cfg(not(target_arch = "wasm32"))]
         let words = self.words();
         #[cfg(target_arch = "wasm32")]
-        let words: crate::Result<Vec<u32>> =
-            Err(crate::Error::invalid("Display", "use to_vec_async in the browser"));
+        let words: crate::Result<Vec<u32>> = Err(crate::Error::invalid(
+            "Display",
+            "use to_vec_async in the browser",
+        ));
         let body = match words {
             Ok(w) => {
-                let vals: Vec<Scalar> = w.into_iter().map(|x| Scalar::from_bits(self.dtype(), x)).collect();
+                let vals: Vec<Scalar> = w
+                    .into_iter()
+                    .map(|x| Scalar::from_bits(self.dtype(), x))
+                    .collect();
                 format_array(&vals, self.shape(), self.dtype())
             }
             Err(e) => format!("<unreadable: {e}>"),
         };
         let sep = if self.rank() > 1 { "\n" } else { "" };
-        write!(f, "tf.Tensor({sep}{body}, shape={}, dtype={})", fmt_shape(self.shape()), self.dtype())
+        write!(
+            f,
+            "tf.Tensor({sep}{body}, shape={}, dtype={})",
+            fmt_shape(self.shape()),
+            self.dtype()
+        )
     }
 }
 
@@ -41,7 +51,13 @@ pub fn format_array(vals: &[Scalar], shape: &[usize], dtype: DType) -> String {
     out
 }
 
-fn collect_shown(shape: &[usize], axis: usize, base: usize, summarise: bool, f: &mut dyn FnMut(usize)) {
+fn collect_shown(
+    shape: &[usize],
+    axis: usize,
+    base: usize,
+    summarise: bool,
+    f: &mut dyn FnMut(usize),
+) {
     if axis == shape.len() {
         f(base);
         return;
@@ -55,7 +71,11 @@ fn collect_shown(shape: &[usize], axis: usize, base: usize, summarise: bool, f: 
 /// The indices printed along an axis; `None` marks the `...`.
 fn indices(n: usize, summarise: bool) -> Vec<Option<usize>> {
     if summarise && n > 2 * EDGE {
-        (0..EDGE).map(Some).chain([None]).chain((n - EDGE..n).map(Some)).collect()
+        (0..EDGE)
+            .map(Some)
+            .chain([None])
+            .chain((n - EDGE..n).map(Some))
+            .collect()
     } else {
         (0..n).map(Some).collect()
     }
@@ -92,7 +112,15 @@ fn write_block(
             }
         }
         match item {
-            Some(i) => write_block(out, vals, shape, axis + 1, base + i * stride, summarise, fmt),
+            Some(i) => write_block(
+                out,
+                vals,
+                shape,
+                axis + 1,
+                base + i * stride,
+                summarise,
+                fmt,
+            ),
             None => out.push_str("..."),
         }
     }
@@ -110,12 +138,12 @@ struct ElementFormat {
 
 fn fixed_parts(v: f32) -> (String, String) {
     let mut s = format!("{v}");
-    if let Some(dot) = s.find('.') {
-        if s.len() - dot - 1 > 8 {
-            s = format!("{v:.8}");
-            while s.ends_with('0') {
-                s.pop();
-            }
+    if let Some(dot) = s.find('.')
+        && s.len() - dot - 1 > 8
+    {
+        s = format!("{v:.8}");
+        while s.ends_with('0') {
+            s.pop();
         }
     }
     match s.split_once('.') {
@@ -139,19 +167,41 @@ fn sci(v: f32, digits: usize) -> String {
     let s = format!("{v:.digits$e}");
     let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
     let e: i32 = e.parse().unwrap_or(0);
-    let m = if digits == 0 { format!("{m}.") } else { m.to_string() };
+    let m = if digits == 0 {
+        format!("{m}.")
+    } else {
+        m.to_string()
+    };
     format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
 }
 
 impl ElementFormat {
     fn new(vals: &[Scalar], dtype: DType) -> Self {
-        let mut f = ElementFormat { dtype, int_width: 0, frac_width: 0, scientific: None, width: 0 };
+        let mut f = ElementFormat {
+            dtype,
+            int_width: 0,
+            frac_width: 0,
+            scientific: None,
+            width: 0,
+        };
         match dtype {
             DType::F32 => {
-                let finite: Vec<f32> =
-                    vals.iter().filter_map(|s| if let Scalar::F32(v) = s { Some(*v) } else { None }).filter(|v| v.is_finite()).collect();
+                let finite: Vec<f32> = vals
+                    .iter()
+                    .filter_map(|s| {
+                        if let Scalar::F32(v) = s {
+                            Some(*v)
+                        } else {
+                            None
+                        }
+                    })
+                    .filter(|v| v.is_finite())
+                    .collect();
                 let max = finite.iter().fold(0f32, |a, v| a.max(v.abs()));
-                let min = finite.iter().filter(|v| **v != 0.0).fold(f32::INFINITY, |a, v| a.min(v.abs()));
+                let min = finite
+                    .iter()
+                    .filter(|v| **v != 0.0)
+                    .fold(f32::INFINITY, |a, v| a.min(v.abs()));
                 if max >= 1e8 || (min.is_finite() && (min < 1e-4 || max / min > 1e3)) {
                     let d = finite.iter().map(|&v| sci_digits(v)).max().unwrap_or(0);
                     f.scientific = Some(d);
@@ -176,7 +226,11 @@ impl ElementFormat {
                 }
             }
             _ => {
-                f.width = vals.iter().map(|s| Self::plain(*s).len()).max().unwrap_or(0);
+                f.width = vals
+                    .iter()
+                    .map(|s| Self::plain(*s).len())
+                    .max()
+                    .unwrap_or(0);
             }
         }
         f
@@ -195,14 +249,22 @@ impl ElementFormat {
         };
         let _ = self.dtype;
         if !v.is_finite() {
-            let t = if v.is_nan() { "nan".to_string() } else { format!("{v}") };
+            let t = if v.is_nan() {
+                "nan".to_string()
+            } else {
+                format!("{v}")
+            };
             return format!("{t:>w$}", w = self.width);
         }
         match self.scientific {
             Some(d) => format!("{:>w$}", sci(v, d), w = self.width),
             None => {
                 let (i, fr) = fixed_parts(v);
-                format!("{i:>iw$}.{fr:<fw$}", iw = self.int_width, fw = self.frac_width)
+                format!(
+                    "{i:>iw$}.{fr:<fw$}",
+                    iw = self.int_width,
+                    fw = self.frac_width
+                )
             }
         }
     }
@@ -225,10 +287,16 @@ mod tests {
         assert_eq!(f(&[0.1, 0.2], &[2]), "[0.1 0.2]");
         assert_eq!(f(&[-1.0, 10.0], &[2]), "[-1. 10.]");
         assert_eq!(f(&[1e-5, 1.0], &[2]), "[1.e-05 1.e+00]");
-        assert_eq!(f(&[1.0; 8], &[2, 2, 2]), "[[[1. 1.]\n  [1. 1.]]\n\n [[1. 1.]\n  [1. 1.]]]");
+        assert_eq!(
+            f(&[1.0; 8], &[2, 2, 2]),
+            "[[[1. 1.]\n  [1. 1.]]\n\n [[1. 1.]\n  [1. 1.]]]"
+        );
         let ints: Vec<Scalar> = [1, -20, 3].iter().map(|&x| Scalar::I32(x)).collect();
         assert_eq!(format_array(&ints, &[3], DType::I32), "[  1 -20   3]");
         let big: Vec<f32> = (0..2000).map(|x| x as f32).collect();
-        assert_eq!(f(&big, &[2000]), "[0.000e+00 1.000e+00 2.000e+00 ... 1.997e+03 1.998e+03 1.999e+03]");
+        assert_eq!(
+            f(&big, &[2000]),
+            "[0.000e+00 1.000e+00 2.000e+00 ... 1.997e+03 1.998e+03 1.999e+03]"
+        );
     }
 }

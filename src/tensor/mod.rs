@@ -28,16 +28,30 @@ pub(crate) struct TensorInner {
 
 impl Tensor {
     pub(crate) fn from_buffer(buffer: Arc<Buffer>, shape: Vec<usize>, dtype: DType) -> Tensor {
-        Tensor(Arc::new(TensorInner { shape, dtype, buffer }))
+        Tensor(Arc::new(TensorInner {
+            shape,
+            dtype,
+            buffer,
+        }))
     }
 
     /// A tensor of `shape` holding `words` (already in storage form) on `device`.
-    pub(crate) fn from_words(words: &[u32], shape: &[usize], dtype: DType, device: &Device) -> Result<Tensor> {
+    pub(crate) fn from_words(
+        words: &[u32],
+        shape: &[usize],
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Tensor> {
         let n = num_elements(shape);
         if words.len() != n {
             return Err(Error::shape(
                 "constant",
-                format!("{} values do not fill shape {} ({} elements)", words.len(), fmt_shape(shape), n),
+                format!(
+                    "{} values do not fill shape {} ({} elements)",
+                    words.len(),
+                    fmt_shape(shape),
+                    n
+                ),
             ));
         }
         let buf = device.alloc(n)?;
@@ -51,7 +65,11 @@ impl Tensor {
     }
 
     /// A tensor from host values on `device`.
-    pub fn from_slice_on<T: Element>(data: &[T], shape: impl AsRef<[usize]>, device: &Device) -> Result<Tensor> {
+    pub fn from_slice_on<T: Element>(
+        data: &[T],
+        shape: impl AsRef<[usize]>,
+        device: &Device,
+    ) -> Result<Tensor> {
         let words: Vec<u32> = data.iter().map(|v| v.to_bits()).collect();
         Self::from_words(&words, shape.as_ref(), T::DTYPE, device)
     }
@@ -87,7 +105,8 @@ impl Tensor {
         let v = data
             .iter()
             .map(|&x| {
-                i32::try_from(x).map_err(|_| Error::invalid("constant", format!("{x} does not fit in int32")))
+                i32::try_from(x)
+                    .map_err(|_| Error::invalid("constant", format!("{x} does not fit in int32")))
             })
             .collect::<Result<Vec<i32>>>()?;
         Self::from_slice(&v, shape)
@@ -133,7 +152,11 @@ impl Tensor {
         if T::DTYPE != self.dtype() {
             return Err(Error::dtype(
                 op,
-                format!("cannot read a {} tensor as {}; cast it first", self.dtype(), T::DTYPE),
+                format!(
+                    "cannot read a {} tensor as {}; cast it first",
+                    self.dtype(),
+                    T::DTYPE
+                ),
             ));
         }
         Ok(())
@@ -148,7 +171,9 @@ impl Tensor {
 
     pub(crate) async fn words_async(&self) -> Result<Vec<u32>> {
         let dev = &self.device().0;
-        dev.backend.read_async(dev, self.0.buffer.storage(), self.size()).await
+        dev.backend
+            .read_async(dev, self.0.buffer.storage(), self.size())
+            .await
     }
 
     /// The values in row-major order (waits for queued work on the device).
@@ -161,19 +186,26 @@ impl Tensor {
     /// [`Tensor::to_vec`] without blocking the thread (the browser cannot block).
     pub async fn to_vec_async<T: Element>(&self) -> Result<Vec<T>> {
         self.check_read::<T>("to_vec")?;
-        Ok(self.words_async().await?.into_iter().map(T::from_bits).collect())
+        Ok(self
+            .words_async()
+            .await?
+            .into_iter()
+            .map(T::from_bits)
+            .collect())
     }
 
     /// The values as an `ndarray` array.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn to_ndarray<T: Element>(&self) -> Result<ndarray::ArrayD<T>> {
         let v = self.to_vec::<T>()?;
-        ndarray::ArrayD::from_shape_vec(self.shape().to_vec(), v).map_err(|e| Error::shape("to_ndarray", e))
+        ndarray::ArrayD::from_shape_vec(self.shape().to_vec(), v)
+            .map_err(|e| Error::shape("to_ndarray", e))
     }
 
     pub async fn to_ndarray_async<T: Element>(&self) -> Result<ndarray::ArrayD<T>> {
         let v = self.to_vec_async::<T>().await?;
-        ndarray::ArrayD::from_shape_vec(self.shape().to_vec(), v).map_err(|e| Error::shape("to_ndarray", e))
+        ndarray::ArrayD::from_shape_vec(self.shape().to_vec(), v)
+            .map_err(|e| Error::shape("to_ndarray", e))
     }
 
     /// The single value of a one-element tensor.
@@ -192,7 +224,11 @@ impl Tensor {
         if self.size() != 1 {
             return Err(Error::shape(
                 "to_scalar",
-                format!("a tensor of shape {} has {} elements, not 1", fmt_shape(self.shape()), self.size()),
+                format!(
+                    "a tensor of shape {} has {} elements, not 1",
+                    fmt_shape(self.shape()),
+                    self.size()
+                ),
             ));
         }
         Ok(())
@@ -202,7 +238,11 @@ impl Tensor {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
         let dt = self.dtype();
-        Ok(self.words()?.into_iter().map(|w| Scalar::from_bits(dt, w).to_f64()).collect())
+        Ok(self
+            .words()?
+            .into_iter()
+            .map(|w| Scalar::from_bits(dt, w).to_f64())
+            .collect())
     }
 
     /// A copy of this tensor on `device` (through the host when the devices differ).
@@ -217,6 +257,12 @@ impl Tensor {
 
 impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tensor(shape={}, dtype={}, device={})", fmt_shape(self.shape()), self.dtype(), self.device())
+        write!(
+            f,
+            "Tensor(shape={}, dtype={}, device={})",
+            fmt_shape(self.shape()),
+            self.dtype(),
+            self.device()
+        )
     }
 }

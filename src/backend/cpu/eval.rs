@@ -38,11 +38,7 @@ pub(crate) fn affine_range(space: &[usize], offset: i64, strides: &[i64]) -> (i6
     let (mut lo, mut hi) = (offset, offset);
     for (&d, &s) in space.iter().zip(strides) {
         let span = s * (d as i64 - 1);
-        if span < 0 {
-            lo += span
-        } else {
-            hi += span
-        }
+        if span < 0 { lo += span } else { hi += span }
     }
     (lo, hi)
 }
@@ -53,22 +49,30 @@ impl<'a> Prepared<'a> {
         let nonempty = space.iter().all(|&d| d > 0);
         let mut plans = vec![None; expr.nodes.len()];
         for (i, node) in expr.nodes.iter().enumerate() {
-            let Node::Load { input, index } = node else { continue };
-            let data = inputs
-                .get(*input as usize)
-                .ok_or_else(|| Error::invalid("cpu kernel", format!("load of missing input {input}")))?;
+            let Node::Load { input, index } = node else {
+                continue;
+            };
+            let data = inputs.get(*input as usize).ok_or_else(|| {
+                Error::invalid("cpu kernel", format!("load of missing input {input}"))
+            })?;
             plans[i] = Some(match index {
                 Index::Node(_) => LoadPlan::Computed,
                 Index::Affine { offset, strides } => {
                     if strides.len() != space.len() {
-                        return Err(Error::invalid("cpu kernel", "affine map rank differs from the space"));
+                        return Err(Error::invalid(
+                            "cpu kernel",
+                            "affine map rank differs from the space",
+                        ));
                     }
                     if nonempty {
                         let (lo, hi) = affine_range(space, *offset, strides);
                         if lo < 0 || hi >= data.len() as i64 {
                             return Err(Error::invalid(
                                 "cpu kernel",
-                                format!("load of input {input} reaches [{lo}, {hi}] outside its {} elements", data.len()),
+                                format!(
+                                    "load of input {input} reaches [{lo}, {hi}] outside its {} elements",
+                                    data.len()
+                                ),
                             ));
                         }
                     }
@@ -76,7 +80,8 @@ impl<'a> Prepared<'a> {
                     let off = (*offset).max(0) as usize;
                     if (0..space.len()).all(|d| !live(d) || strides[d] == 0) {
                         LoadPlan::Splat { offset: off }
-                    } else if (0..space.len()).all(|d| !live(d) || strides[d] == cstrides[d] as i64) {
+                    } else if (0..space.len()).all(|d| !live(d) || strides[d] == cstrides[d] as i64)
+                    {
                         LoadPlan::Contiguous { offset: off }
                     } else {
                         LoadPlan::Strided
@@ -84,7 +89,13 @@ impl<'a> Prepared<'a> {
                 }
             });
         }
-        Ok(Prepared { expr, space, inputs, plans, cstrides })
+        Ok(Prepared {
+            expr,
+            space,
+            inputs,
+            plans,
+            cstrides,
+        })
     }
 }
 
@@ -153,7 +164,11 @@ fn map2<T: Word, R: Word>(a: Src, b: Src, out: &mut [u32], f: impl Fn(T, T) -> R
             }
         }
         (Src::V(xs), Src::V(ys)) => {
-            for ((o, &x), &y) in out.iter_mut().zip(cast_slice::<u32, T>(xs)).zip(cast_slice::<u32, T>(ys)) {
+            for ((o, &x), &y) in out
+                .iter_mut()
+                .zip(cast_slice::<u32, T>(xs))
+                .zip(cast_slice::<u32, T>(ys))
+            {
                 *o = f(x, y)
             }
         }
@@ -203,7 +218,12 @@ fn ipow(base: i32, exp: i32) -> i32 {
 impl<'p, 'a> Eval<'p, 'a> {
     pub fn new(p: &'p Prepared<'a>) -> Self {
         let n = p.expr.nodes.len();
-        Eval { p, vals: vec![V::S(0); n], scratch: vec![Vec::new(); n], len: 0 }
+        Eval {
+            p,
+            vals: vec![V::S(0); n],
+            scratch: vec![Vec::new(); n],
+            len: 0,
+        }
     }
 
     fn src(&self, id: u32) -> Src<'_> {
@@ -244,12 +264,22 @@ impl<'p, 'a> Eval<'p, 'a> {
                 Node::Load { input, index } => {
                     let data = p.inputs[*input as usize];
                     match (p.plans[i].expect("load plan"), index) {
-                        (LoadPlan::Contiguous { offset }, _) => V::Sl(&data[offset + start..offset + start + len]),
+                        (LoadPlan::Contiguous { offset }, _) => {
+                            V::Sl(&data[offset + start..offset + start + len])
+                        }
                         (LoadPlan::Splat { offset }, _) => V::S(data[offset]),
                         (LoadPlan::Strided, Index::Affine { offset, strides }) => {
                             let mut out = std::mem::take(&mut self.scratch[i]);
                             out.resize(len, 0);
-                            strided_gather(data, p.space, &p.cstrides, *offset, strides, start, &mut out);
+                            strided_gather(
+                                data,
+                                p.space,
+                                &p.cstrides,
+                                *offset,
+                                strides,
+                                start,
+                                &mut out,
+                            );
                             self.scratch[i] = out;
                             V::Buf
                         }
@@ -267,7 +297,9 @@ impl<'p, 'a> Eval<'p, 'a> {
                 Node::Acc => {
                     let mut out = std::mem::take(&mut self.scratch[i]);
                     out.clear();
-                    out.extend_from_slice(&acc.expect("Acc outside an epilogue")[start..start + len]);
+                    out.extend_from_slice(
+                        &acc.expect("Acc outside an epilogue")[start..start + len],
+                    );
                     self.scratch[i] = out;
                     V::Buf
                 }
@@ -386,7 +418,9 @@ fn strided_gather(
     out: &mut [u32],
 ) {
     let rank = space.len();
-    let mut coord: Vec<usize> = (0..rank).map(|d| (start / cstrides[d]) % space[d]).collect();
+    let mut coord: Vec<usize> = (0..rank)
+        .map(|d| (start / cstrides[d]) % space[d])
+        .collect();
     let mut base: i64 = offset + (0..rank).map(|d| coord[d] as i64 * strides[d]).sum::<i64>();
     let inner = rank - 1;
     let (idim, istride) = (space[inner], strides[inner]);
@@ -487,8 +521,18 @@ fn binary(f: BinaryFn, dt: DType, a: Src, b: Src, out: &mut [u32]) {
             Add => map2(a, b, out, |x: i32, y| x.wrapping_add(y)),
             Sub => map2(a, b, out, |x: i32, y| x.wrapping_sub(y)),
             Mul => map2(a, b, out, |x: i32, y| x.wrapping_mul(y)),
-            Div => map2(a, b, out, |x: i32, y| if y == 0 { 0 } else { x.wrapping_div(y) }),
-            Rem => map2(a, b, out, |x: i32, y| if y == 0 { 0 } else { x.wrapping_rem(y) }),
+            Div => map2(
+                a,
+                b,
+                out,
+                |x: i32, y| if y == 0 { 0 } else { x.wrapping_div(y) },
+            ),
+            Rem => map2(
+                a,
+                b,
+                out,
+                |x: i32, y| if y == 0 { 0 } else { x.wrapping_rem(y) },
+            ),
             Pow => map2(a, b, out, ipow),
             Max => map2(a, b, out, |x: i32, y| x.max(y)),
             Min => map2(a, b, out, |x: i32, y| x.min(y)),

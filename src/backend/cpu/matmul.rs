@@ -2,8 +2,8 @@
 //! SIMD micro-kernels, rayon threads). Expression operands (convolutions as implicit GEMM)
 //! are materialised first, im2col style.
 
-use super::eval::{BLOCK, Eval, Prepared, affine_range};
 use super::check_len;
+use super::eval::{BLOCK, Eval, Prepared, affine_range};
 use crate::error::{Error, Result};
 use crate::kernel::ir::{MatmulKernel, Operand};
 use rayon::prelude::*;
@@ -26,8 +26,16 @@ fn view<'a>(
     owned: &'a mut Vec<u32>,
 ) -> Result<View<'a>> {
     match op {
-        Operand::Strided { input, offset, batch: bs, row, col } => {
-            let data = *ins.get(*input as usize).ok_or_else(|| Error::invalid("matmul", "missing operand input"))?;
+        Operand::Strided {
+            input,
+            offset,
+            batch: bs,
+            row,
+            col,
+        } => {
+            let data = *ins
+                .get(*input as usize)
+                .ok_or_else(|| Error::invalid("matmul", "missing operand input"))?;
             let mut space = batch.to_vec();
             space.extend([rows, cols]);
             let mut strides = bs.clone();
@@ -35,10 +43,19 @@ fn view<'a>(
             if space.iter().all(|&d| d > 0) {
                 let (lo, hi) = affine_range(&space, *offset, &strides);
                 if lo < 0 || hi >= data.len() as i64 {
-                    return Err(Error::invalid("matmul", "operand view reaches outside its buffer"));
+                    return Err(Error::invalid(
+                        "matmul",
+                        "operand view reaches outside its buffer",
+                    ));
                 }
             }
-            Ok(View { data, offset: *offset, batch: bs.clone(), row: *row, col: *col })
+            Ok(View {
+                data,
+                offset: *offset,
+                batch: bs.clone(),
+                row: *row,
+                col: *col,
+            })
         }
         Operand::Expr(e) => {
             let mut space = batch.to_vec();
@@ -46,16 +63,19 @@ fn view<'a>(
             let total: usize = space.iter().product();
             owned.resize(total, 0);
             let prep = Prepared::new(e, &space, ins)?;
-            owned.par_chunks_mut(BLOCK * 16).enumerate().for_each(|(c, chunk)| {
-                let mut ev = Eval::new(&prep);
-                let mut t = 0;
-                while t < chunk.len() {
-                    let n = BLOCK.min(chunk.len() - t);
-                    ev.run(c * BLOCK * 16 + t, n, None);
-                    ev.write_output(0, &mut chunk[t..t + n]);
-                    t += n;
-                }
-            });
+            owned
+                .par_chunks_mut(BLOCK * 16)
+                .enumerate()
+                .for_each(|(c, chunk)| {
+                    let mut ev = Eval::new(&prep);
+                    let mut t = 0;
+                    while t < chunk.len() {
+                        let n = BLOCK.min(chunk.len() - t);
+                        ev.run(c * BLOCK * 16 + t, n, None);
+                        ev.write_output(0, &mut chunk[t..t + n]);
+                        t += n;
+                    }
+                });
             let cs = crate::shape::strides(&space);
             let nb = batch.len();
             Ok(View {
@@ -80,11 +100,22 @@ pub(crate) fn run(k: &MatmulKernel, ins: &[&[u32]], out: &mut [u32]) -> Result<(
     let (mut own_a, mut own_b) = (Vec::new(), Vec::new());
     let a = view(&k.a, ins, &k.batch, m, kk, &mut own_a)?;
     let b = view(&k.b, ins, &k.batch, kk, n, &mut own_b)?;
-    let mut prod = if k.epilogue.is_some() { vec![0u32; total] } else { Vec::new() };
-    let dst: &mut [u32] = if k.epilogue.is_some() { &mut prod } else { &mut out[..total] };
+    let mut prod = if k.epilogue.is_some() {
+        vec![0u32; total]
+    } else {
+        Vec::new()
+    };
+    let dst: &mut [u32] = if k.epilogue.is_some() {
+        &mut prod
+    } else {
+        &mut out[..total]
+    };
     let bstrides = crate::shape::strides(&k.batch);
     let offset_of = |v: &View, bi: usize| -> i64 {
-        v.offset + (0..k.batch.len()).map(|d| ((bi / bstrides[d]) % k.batch[d]) as i64 * v.batch[d]).sum::<i64>()
+        v.offset
+            + (0..k.batch.len())
+                .map(|d| ((bi / bstrides[d]) % k.batch[d]) as i64 * v.batch[d])
+                .sum::<i64>()
     };
     let threads = rayon::current_num_threads();
     let gemm_one = |bi: usize, c: &mut [u32], par: gemm::Parallelism| {
@@ -124,9 +155,15 @@ pub(crate) fn run(k: &MatmulKernel, ins: &[&[u32]], out: &mut [u32]) -> Result<(
     };
     let flops = 2 * m * n * kk;
     if nbatch >= threads && nbatch > 1 {
-        dst.par_chunks_mut(m * n).enumerate().for_each(|(bi, c)| gemm_one(bi, c, gemm::Parallelism::None));
+        dst.par_chunks_mut(m * n)
+            .enumerate()
+            .for_each(|(bi, c)| gemm_one(bi, c, gemm::Parallelism::None));
     } else {
-        let par = if flops >= 1 << 16 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+        let par = if flops >= 1 << 16 {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
         for (bi, c) in dst.chunks_mut(m * n).enumerate() {
             gemm_one(bi, c, par);
         }

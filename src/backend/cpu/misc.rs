@@ -20,32 +20,42 @@ pub(crate) fn scan(k: &ScanKernel, x: &[u32], out: &mut [u32]) -> Result<()> {
         ($t:ty, $zero:expr, $one:expr, $add:expr, $mul:expr) => {{
             let xs: &[$t] = cast_slice(&x[..total]);
             let os: &mut [$t] = cast_slice_mut(&mut out[..total]);
-            let step = |acc: $t, v: $t| if k.product { $mul(acc, v) } else { $add(acc, v) };
+            let step = |acc: $t, v: $t| {
+                if k.product {
+                    $mul(acc, v)
+                } else {
+                    $add(acc, v)
+                }
+            };
             let init: $t = if k.product { $one } else { $zero };
-            os.par_chunks_mut(k.len * k.inner).enumerate().for_each(|(o, row)| {
-                let base = o * k.len * k.inner;
-                for i in 0..k.inner {
-                    let mut acc = init;
-                    for s in 0..k.len {
-                        let j = if k.reverse { k.len - 1 - s } else { s };
-                        let idx = j * k.inner + i;
-                        let v = xs[base + idx];
-                        if k.exclusive {
-                            row[idx] = acc;
-                            acc = step(acc, v);
-                        } else {
-                            acc = step(acc, v);
-                            row[idx] = acc;
+            os.par_chunks_mut(k.len * k.inner)
+                .enumerate()
+                .for_each(|(o, row)| {
+                    let base = o * k.len * k.inner;
+                    for i in 0..k.inner {
+                        let mut acc = init;
+                        for s in 0..k.len {
+                            let j = if k.reverse { k.len - 1 - s } else { s };
+                            let idx = j * k.inner + i;
+                            let v = xs[base + idx];
+                            if k.exclusive {
+                                row[idx] = acc;
+                                acc = step(acc, v);
+                            } else {
+                                acc = step(acc, v);
+                                row[idx] = acc;
+                            }
                         }
                     }
-                }
-            });
+                });
         }};
     }
     match k.dtype {
         DType::F32 => go!(f32, 0.0, 1.0, |a: f32, b| a + b, |a: f32, b| a * b),
-        DType::I32 => go!(i32, 0, 1, |a: i32, b| a.wrapping_add(b), |a: i32, b| a.wrapping_mul(b)),
-        DType::U32 | DType::Bool => go!(u32, 0, 1, |a: u32, b| a.wrapping_add(b), |a: u32, b| a.wrapping_mul(b)),
+        DType::I32 => go!(i32, 0, 1, |a: i32, b| a.wrapping_add(b), |a: i32, b| a
+            .wrapping_mul(b)),
+        DType::U32 | DType::Bool => go!(u32, 0, 1, |a: u32, b| a.wrapping_add(b), |a: u32, b| a
+            .wrapping_mul(b)),
     }
     Ok(())
 }
@@ -92,11 +102,14 @@ pub(crate) fn random(k: &RandomKernel, out: &mut [u32]) -> Result<()> {
             RandomDist::TruncatedNormal => philox::truncated_normal(key, i).to_bits(),
         }
     };
-    out[..k.len].par_chunks_mut(BLOCK * 16).enumerate().for_each(|(c, chunk)| {
-        for (j, o) in chunk.iter_mut().enumerate() {
-            *o = draw((c * BLOCK * 16 + j) as u32);
-        }
-    });
+    out[..k.len]
+        .par_chunks_mut(BLOCK * 16)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            for (j, o) in chunk.iter_mut().enumerate() {
+                *o = draw((c * BLOCK * 16 + j) as u32);
+            }
+        });
     Ok(())
 }
 
@@ -129,9 +142,13 @@ pub(crate) fn softmax(k: &SoftmaxKernel, x: &[u32], out: &mut [u32]) -> Result<(
         }
     };
     if total < PARALLEL_MIN {
-        os.chunks_mut(len * inner).enumerate().for_each(|(o, r)| per_row(o, r));
+        os.chunks_mut(len * inner)
+            .enumerate()
+            .for_each(|(o, r)| per_row(o, r));
     } else {
-        os.par_chunks_mut(len * inner).enumerate().for_each(|(o, r)| per_row(o, r));
+        os.par_chunks_mut(len * inner)
+            .enumerate()
+            .for_each(|(o, r)| per_row(o, r));
     }
     Ok(())
 }
@@ -157,8 +174,11 @@ unsafe fn softmax_row_avx2(x: &[f32], out: &mut [f32], log: bool) {
 /// Subtracting the row maximum keeps exp finite for large logits.
 #[inline(always)]
 fn softmax_row_generic(x: &[f32], out: &mut [f32], log: bool) {
-    let m = x.iter().fold(f32::NEG_INFINITY, |a, &v| if v > a || v.is_nan() { v } else { a });
-    let m = if m.is_finite() { m } else if m.is_nan() { m } else { 0.0 };
+    let m = x.iter().fold(
+        f32::NEG_INFINITY,
+        |a, &v| if v > a || v.is_nan() { v } else { a },
+    );
+    let m = if m.is_infinite() { 0.0 } else { m };
     let mut lanes = [0f32; 8];
     for (o, &v) in out.iter_mut().zip(x) {
         *o = math::exp(v - m);

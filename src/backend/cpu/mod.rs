@@ -53,15 +53,25 @@ impl CpuBackend {
     }
 
     pub fn create_storage(&self, bytes: u64) -> crate::backend::Storage {
-        crate::backend::Storage::Cpu(CpuStorage { data: RwLock::new(vec![0u32; (bytes / 4) as usize]) })
+        crate::backend::Storage::Cpu(CpuStorage {
+            data: RwLock::new(vec![0u32; (bytes / 4) as usize]),
+        })
     }
 
-    pub fn run(&self, kernel: &Kernel, inputs: &[&CpuStorage], outputs: &[&CpuStorage]) -> Result<()> {
+    pub fn run(
+        &self,
+        kernel: &Kernel,
+        inputs: &[&CpuStorage],
+        outputs: &[&CpuStorage],
+    ) -> Result<()> {
         for (i, o) in outputs.iter().enumerate() {
             let aliased = inputs.iter().any(|s| std::ptr::eq(*s, *o))
                 || outputs[..i].iter().any(|s| std::ptr::eq(*s, *o));
             if aliased {
-                return Err(Error::invalid("cpu kernel", "an output buffer is also bound as an input or another output"));
+                return Err(Error::invalid(
+                    "cpu kernel",
+                    "an output buffer is also bound as an input or another output",
+                ));
             }
         }
         let in_guards: Vec<_> = inputs.iter().map(|s| s.read_guard()).collect();
@@ -82,7 +92,10 @@ impl CpuBackend {
 
 fn check_len(op: &str, have: usize, need: usize) -> Result<()> {
     if have < need {
-        return Err(Error::invalid(op, format!("output buffer holds {have} elements, the kernel writes {need}")));
+        return Err(Error::invalid(
+            op,
+            format!("output buffer holds {have} elements, the kernel writes {need}"),
+        ));
     }
     Ok(())
 }
@@ -125,7 +138,10 @@ fn run_map(k: &MapKernel, ins: &[&[u32]], outs: &mut [&mut [u32]]) -> Result<()>
             per_chunk[c].push(piece);
         }
     }
-    per_chunk.into_par_iter().enumerate().for_each(|(c, mut v)| work(c * chunk, &mut v));
+    per_chunk
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(c, mut v)| work(c * chunk, &mut v));
     Ok(())
 }
 
@@ -141,7 +157,10 @@ fn run_map_store(
     let (lo, hi) = eval::affine_range(space, offset, strides);
     for o in outs.iter() {
         if lo < 0 || hi >= o.len() as i64 {
-            return Err(Error::invalid("map", "store map reaches outside the output"));
+            return Err(Error::invalid(
+                "map",
+                "store map reaches outside the output",
+            ));
         }
     }
     let cs = crate::shape::strides(space);
@@ -152,7 +171,10 @@ fn run_map_store(
         ev.run(t, n, None);
         for j in 0..n {
             let p = t + j;
-            let idx: i64 = offset + (0..space.len()).map(|d| ((p / cs[d]) % space[d]) as i64 * strides[d]).sum::<i64>();
+            let idx: i64 = offset
+                + (0..space.len())
+                    .map(|d| ((p / cs[d]) % space[d]) as i64 * strides[d])
+                    .sum::<i64>();
             for (k, o) in outs.iter_mut().enumerate() {
                 o[idx as usize] = ev.output_word(k, j);
             }

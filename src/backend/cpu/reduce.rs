@@ -129,7 +129,10 @@ fn permute_expr(e: &Expr, perm: &[usize]) -> Expr {
     for n in out.nodes.iter_mut() {
         match n {
             Node::Coord(d) => *d = inv[*d as usize] as u32,
-            Node::Load { index: Index::Affine { strides, .. }, .. } => {
+            Node::Load {
+                index: Index::Affine { strides, .. },
+                ..
+            } => {
                 *strides = perm.iter().map(|&d| strides[d]).collect();
             }
             _ => {}
@@ -249,8 +252,12 @@ fn reduce_inner<T: Num>(prep: &Prepared, op: ReduceOp, r: usize, acc: &mut [T]) 
         work(0, acc);
         return;
     }
-    let per = (PARALLEL_MIN / r.max(1)).max(1).max(acc.len().div_ceil(rayon::current_num_threads() * 4));
-    acc.par_chunks_mut(per).enumerate().for_each(|(c, a)| work(c * per, a));
+    let per = (PARALLEL_MIN / r.max(1))
+        .max(1)
+        .max(acc.len().div_ceil(rayon::current_num_threads() * 4));
+    acc.par_chunks_mut(per)
+        .enumerate()
+        .for_each(|(c, a)| work(c * per, a));
 }
 
 /// Reduced axes outermost: point `p` belongs to output `p % o`; rows fold elementwise.
@@ -286,7 +293,10 @@ fn reduce_outer<T: Num>(prep: &Prepared, op: ReduceOp, r: usize, acc: &mut [T]) 
     }
     let parts = threads.min(r);
     let step = r.div_ceil(parts);
-    let partial: Vec<Vec<T>> = (0..parts).into_par_iter().map(|c| rows(c * step, ((c + 1) * step).min(r))).collect();
+    let partial: Vec<Vec<T>> = (0..parts)
+        .into_par_iter()
+        .map(|c| rows(c * step, ((c + 1) * step).min(r)))
+        .collect();
     acc.fill(id);
     for p in partial {
         for (x, v) in acc.iter_mut().zip(p) {
@@ -301,7 +311,8 @@ fn reduce_arg<T: Num>(prep: &Prepared, op: ReduceOp, r: usize, acc: &mut [T]) {
     let work = |o0: usize, acc: &mut [T]| {
         let mut ev = Eval::new(prep);
         let mut tmp = Vec::new();
-        let mut best: Vec<(T, i32)> = vec![(if max { T::LOWEST } else { T::HIGHEST }, -1); acc.len()];
+        let mut best: Vec<(T, i32)> =
+            vec![(if max { T::LOWEST } else { T::HIGHEST }, -1); acc.len()];
         let (mut p, end) = (o0 * r, (o0 + acc.len()) * r);
         while p < end {
             let n = BLOCK.min(end - p);
@@ -327,5 +338,7 @@ fn reduce_arg<T: Num>(prep: &Prepared, op: ReduceOp, r: usize, acc: &mut [T]) {
         return;
     }
     let per = (PARALLEL_MIN / r.max(1)).max(1);
-    acc.par_chunks_mut(per).enumerate().for_each(|(c, a)| work(c * per, a));
+    acc.par_chunks_mut(per)
+        .enumerate()
+        .for_each(|(c, a)| work(c * per, a));
 }

@@ -38,7 +38,7 @@ pub(crate) fn ty(dt: DType) -> &'static str {
 }
 
 /// Element type of a storage array (bool is stored as a u32 word).
-fn storage_ty(dt: DType) -> &'static str {
+pub(super) fn storage_ty(dt: DType) -> &'static str {
     match dt {
         DType::Bool => "u32",
         d => ty(d),
@@ -78,9 +78,9 @@ fn uses(src: &str, name: &str) -> bool {
 }
 
 /// Prints expressions into a function body, collecting runtime parameters.
-struct Printer {
-    body: String,
-    params: Vec<u32>,
+pub(super) struct Printer {
+    pub body: String,
+    pub params: Vec<u32>,
     next: usize,
 }
 
@@ -94,8 +94,12 @@ struct Space<'a> {
 }
 
 impl Printer {
-    fn new() -> Self {
-        Printer { body: String::new(), params: Vec::new(), next: 0 }
+    pub fn new() -> Self {
+        Printer {
+            body: String::new(),
+            params: Vec::new(),
+            next: 0,
+        }
     }
 
     fn line(&mut self, indent: usize, s: &str) {
@@ -107,7 +111,14 @@ impl Printer {
     }
 
     /// Emits `e`; returns the variable names of its outputs.
-    fn expr(&mut self, e: &Expr, inputs: &[DType], sp: &Space, acc: Option<&str>, indent: usize) -> Vec<String> {
+    fn expr(
+        &mut self,
+        e: &Expr,
+        inputs: &[DType],
+        sp: &Space,
+        acc: Option<&str>,
+        indent: usize,
+    ) -> Vec<String> {
         let prefix = format!("x{}_", self.next);
         self.next += 1;
         let name = |i: u32| format!("{prefix}{i}");
@@ -119,21 +130,25 @@ impl Printer {
                     let idx = match index {
                         Index::Affine { offset, strides } => {
                             let live = |d: usize| sp.dims[d] > 1 && strides[d] != 0;
-                            let contig =
-                                (0..sp.dims.len()).all(|d| sp.dims[d] <= 1 || strides[d] == contiguous[d]);
+                            let contig = (0..sp.dims.len())
+                                .all(|d| sp.dims[d] <= 1 || strides[d] == contiguous[d]);
                             match sp.linear {
                                 Some(lin) if contig => format!("{lin} + {offset}"),
                                 _ => {
                                     let mut s = format!("{offset}");
                                     for d in (0..sp.dims.len()).filter(|&d| live(d)) {
-                                        let _ = write!(s, " + ({}) * {}", (sp.coord)(d), strides[d]);
+                                        let _ =
+                                            write!(s, " + ({}) * {}", (sp.coord)(d), strides[d]);
                                     }
                                     s
                                 }
                             }
                         }
                         Index::Node(ix) => {
-                            format!("min(u32(max({}, 0)), arrayLength(&in{input}) - 1u)", name(*ix))
+                            format!(
+                                "min(u32(max({}, 0)), arrayLength(&in{input}) - 1u)",
+                                name(*ix)
+                            )
                         }
                     };
                     from_word(inputs[*input as usize], &format!("in{input}[{idx}]"))
@@ -154,10 +169,15 @@ impl Printer {
                 Node::Acc => acc.expect("Acc outside an epilogue").to_string(),
                 Node::Unary(f, a) => unary(*f, e.dtypes[*a as usize], &name(*a)),
                 Node::Binary(f, a, b) => binary(*f, e.dtypes[*a as usize], &name(*a), &name(*b)),
-                Node::Select(c, a, b) => format!("select({}, {}, {})", name(*b), name(*a), name(*c)),
+                Node::Select(c, a, b) => {
+                    format!("select({}, {}, {})", name(*b), name(*a), name(*c))
+                }
                 Node::Cast(to, a) => cast(e.dtypes[*a as usize], *to, &name(*a)),
             };
-            self.line(indent, &format!("let {}: {} = {};", name(i as u32), ty(dt), rhs));
+            self.line(
+                indent,
+                &format!("let {}: {} = {};", name(i as u32), ty(dt), rhs),
+            );
         }
         e.outputs.iter().map(|&o| name(o)).collect()
     }
@@ -184,9 +204,9 @@ fn unary(f: UnaryFn, dt: DType, a: &str) -> String {
         Log => format!("log({a})"),
         Sqrt => format!("sqrt({a})"),
         Rsqrt => format!("inverseSqrt({a})"),
-        Sin => format!("sin({a})"),
-        Cos => format!("cos({a})"),
-        Tan => format!("tan({a})"),
+        Sin => format!("wf_sin({a})"),
+        Cos => format!("wf_cos({a})"),
+        Tan => format!("wf_tan({a})"),
         Tanh => format!("wf_tanh({a})"),
         Erf => format!("wf_erf({a})"),
         Expm1 => format!("wf_expm1({a})"),
@@ -213,7 +233,7 @@ fn binary(f: BinaryFn, dt: DType, a: &str, b: &str) -> String {
         (Mul, _) => format!("({a} * {b})"),
         (Div, DType::F32) => format!("({a} / {b})"),
         (Div, _) => format!("select({a} / {b}, {zero}, {b} == {zero})"),
-        (Rem, DType::F32) => format!("({a} % {b})"),
+        (Rem, DType::F32) => format!("wf_fmod({a}, {b})"),
         (Rem, _) => format!("select({a} % {b}, {zero}, {b} == {zero})"),
         (Pow, DType::F32) => format!("wf_pow({a}, {b})"),
         (Pow, DType::I32) => format!("wf_ipow({a}, {b})"),
@@ -222,10 +242,11 @@ fn binary(f: BinaryFn, dt: DType, a: &str, b: &str) -> String {
         (Min, DType::F32) => format!("wf_min({a}, {b})"),
         (Max, _) => format!("max({a}, {b})"),
         (Min, _) => format!("min({a}, {b})"),
-        (Atan2, DType::F32) => format!("atan2({a}, {b})"),
+        (Atan2, DType::F32) => format!("wf_atan2({a}, {b})"),
         (Atan2, t) => format!("{}(atan2(f32({a}), f32({b})))", ty(t)),
         (Eq, _) => format!("({a} == {b})"),
-        (Ne, _) => format!("({a} != {b})"),
+        // `!(a == b)`: drivers may compile `!=` as an ordered compare, false for NaN.
+        (Ne, _) => format!("!({a} == {b})"),
         (Lt, _) => format!("({a} < {b})"),
         (Le, _) => format!("({a} <= {b})"),
         (Gt, _) => format!("({a} > {b})"),
@@ -244,7 +265,7 @@ fn cast(from: DType, to: DType, a: &str) -> String {
         (Bool, F32) => format!("select(0.0, 1.0, {a})"),
         (Bool, I32) => format!("select(0, 1, {a})"),
         (Bool, U32) => format!("select(0u, 1u, {a})"),
-        (F32, Bool) => format!("({a} != 0.0)"),
+        (F32, Bool) => format!("!({a} == 0.0)"),
         (I32, Bool) => format!("({a} != 0)"),
         (U32, Bool) => format!("({a} != 0u)"),
         (I32, U32) => format!("bitcast<u32>({a})"),
@@ -255,21 +276,38 @@ fn cast(from: DType, to: DType, a: &str) -> String {
 
 /// Storage declarations: inputs, outputs (optionally atomic), then the parameters.
 fn bindings(inputs: &[DType], outputs: &[String], params: bool) -> String {
+    let types: Vec<String> = inputs.iter().map(|d| storage_ty(*d).to_string()).collect();
+    bindings_typed(&types, outputs, params)
+}
+
+/// [`bindings`] with the inputs' element types spelled out (e.g. `vec4<f32>`).
+pub(super) fn bindings_typed(inputs: &[String], outputs: &[String], params: bool) -> String {
     let mut s = String::new();
-    for (i, d) in inputs.iter().enumerate() {
-        let _ = writeln!(s, "@group(0) @binding({i}) var<storage, read> in{i}: array<{}>;", storage_ty(*d));
+    for (i, t) in inputs.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "@group(0) @binding({i}) var<storage, read> in{i}: array<{t}>;"
+        );
     }
     for (j, t) in outputs.iter().enumerate() {
-        let _ = writeln!(s, "@group(0) @binding({}) var<storage, read_write> out{j}: array<{t}>;", inputs.len() + j);
+        let _ = writeln!(
+            s,
+            "@group(0) @binding({}) var<storage, read_write> out{j}: array<{t}>;",
+            inputs.len() + j
+        );
     }
     if params {
-        let _ = writeln!(s, "@group(0) @binding({}) var<storage, read> params: array<u32>;", inputs.len() + outputs.len());
+        let _ = writeln!(
+            s,
+            "@group(0) @binding({}) var<storage, read> params: array<u32>;",
+            inputs.len() + outputs.len()
+        );
     }
     s
 }
 
 /// Coordinates of a linear index `var` over `dims`, as WGSL expressions.
-fn unravel(var: &str, dims: &[usize]) -> Vec<String> {
+pub(super) fn unravel(var: &str, dims: &[usize]) -> Vec<String> {
     let cs = crate::shape::strides(dims);
     (0..dims.len())
         .map(|d| match (dims[d], cs[d]) {
@@ -282,36 +320,70 @@ fn unravel(var: &str, dims: &[usize]) -> Vec<String> {
         .collect()
 }
 
-fn assemble(label: String, head: &str, body: &str, p: Printer, workgroups: usize, n_in: usize, n_out: usize) -> Result<Compiled> {
+pub(super) fn assemble(
+    label: String,
+    head: &str,
+    body: &str,
+    p: Printer,
+    workgroups: usize,
+    n_in: usize,
+    n_out: usize,
+) -> Result<Compiled> {
     let mut source = format!("// wgflow {label}\n{head}\n");
     if uses(body, "wf_") || uses(head, "wf_") {
         source.push_str(MATH);
     }
-    if uses(body, "wf_philox") || uses(body, "wf_word") || uses(body, "wf_normal") || uses(body, "wf_truncated") {
+    if uses(body, "wf_philox")
+        || uses(body, "wf_word")
+        || uses(body, "wf_normal")
+        || uses(body, "wf_truncated")
+    {
         source.push_str(RANDOM);
     }
     source.push_str(body);
-    let workgroups = u32::try_from(workgroups)
-        .map_err(|_| Error::invalid(&label, format!("{workgroups} workgroups is more than one dispatch allows")))?;
-    Ok(Compiled { label, source, workgroups, params: p.params, n_in, n_out })
+    let workgroups = u32::try_from(workgroups).map_err(|_| {
+        Error::invalid(
+            &label,
+            format!("{workgroups} workgroups is more than one dispatch allows"),
+        )
+    })?;
+    Ok(Compiled {
+        label,
+        source,
+        workgroups,
+        params: p.params,
+        n_in,
+        n_out,
+    })
 }
 
 const MAIN_1D: &str = "@compute @workgroup_size(256)\nfn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {\n    let p = i32((wid.x + wid.y * nwg.x) * 256u + li);\n";
 
-pub(crate) fn compile(kernel: &Kernel, limits: &wgpu::Limits) -> Result<Compiled> {
+/// What the printer may assume about the adapter.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Target {
+    /// A software adapter (lavapipe, SwiftShader): workgroups run as SIMD loops on a CPU.
+    pub software: bool,
+}
+
+pub(crate) fn compile(kernel: &Kernel, target: &Target) -> Result<Compiled> {
     match kernel {
         Kernel::Map(k) => map(k),
         Kernel::Reduce(k) => reduce(k),
+        Kernel::Matmul(k) if target.software => super::matmul::blocked(k),
         Kernel::Matmul(k) => matmul(k),
         Kernel::Scan(k) => scan(k),
         Kernel::Scatter(k) => scatter(k),
         Kernel::Random(k) => random(k),
-        Kernel::Softmax(k) => softmax(k, limits),
+        Kernel::Softmax(k) => softmax(k),
     }
 }
 
 fn shape_label(dims: &[usize]) -> String {
-    dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
+    dims.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
 }
 
 /// Names the primitives a program uses, for kernel labels (`map_exp_mul_1024`).
@@ -330,7 +402,11 @@ fn op_names(e: &Expr) -> String {
             names.push(s);
         }
     }
-    if names.is_empty() { "copy".into() } else { names.join("_") }
+    if names.is_empty() {
+        "copy".into()
+    } else {
+        names.join("_")
+    }
 }
 
 fn map(k: &MapKernel) -> Result<Compiled> {
@@ -339,7 +415,11 @@ fn map(k: &MapKernel) -> Result<Compiled> {
     let mut p = Printer::new();
     let coords = unravel("p", &k.space);
     let coord = |d: usize| coords[d].clone();
-    let sp = Space { dims: &k.space, coord: &coord, linear: Some("p") };
+    let sp = Space {
+        dims: &k.space,
+        coord: &coord,
+        linear: Some("p"),
+    };
     p.line(1, &format!("if (p >= {total}) {{\n        return;\n    }}"));
     let outs = p.expr(&k.expr, &k.inputs, &sp, None, 1);
     let store = match &k.store {
@@ -362,7 +442,15 @@ fn map(k: &MapKernel) -> Result<Compiled> {
     let outs_t: Vec<String> = dts.iter().map(|d| storage_ty(*d).to_string()).collect();
     let head = bindings(&k.inputs, &outs_t, !p.params.is_empty());
     let n_out = dts.len();
-    assemble(label, &head, &body, p, total.div_ceil(WG as usize), k.inputs.len(), n_out)
+    assemble(
+        label,
+        &head,
+        &body,
+        p,
+        total.div_ceil(WG as usize),
+        k.inputs.len(),
+        n_out,
+    )
 }
 
 /// The fold of one value into an accumulator, in WGSL.
@@ -407,13 +495,24 @@ fn reduce(k: &ReduceKernel) -> Result<Compiled> {
     let r_count: usize = rdims.iter().product();
     let in_dt = k.prologue.output_dtypes()[0];
     // Bools fold as 0/1 words.
-    let wdt = if in_dt == DType::Bool { DType::U32 } else { in_dt };
+    let wdt = if in_dt == DType::Bool {
+        DType::U32
+    } else {
+        in_dt
+    };
     let wty = ty(wdt);
     let arg = matches!(k.op, ReduceOp::ArgMax | ReduceOp::ArgMin);
     let better = if k.op == ReduceOp::ArgMax { ">" } else { "<" };
     let out_dt = reduce_output_dtype(k);
     let acc_dt = reduce_acc_dtype(k.op, in_dt);
-    let label = format!("reduce_{:?}_{}_{}_axes{:?}", k.op, op_names(&k.prologue), shape_label(&k.space), k.axes).to_lowercase();
+    let label = format!(
+        "reduce_{:?}_{}_{}_axes{:?}",
+        k.op,
+        op_names(&k.prologue),
+        shape_label(&k.space),
+        k.axes
+    )
+    .to_lowercase();
     let per_workgroup = r_count > 64 && o_count < 4096;
 
     let mut p = Printer::new();
@@ -421,31 +520,61 @@ fn reduce(k: &ReduceKernel) -> Result<Compiled> {
     let rcoords = unravel("r", &rdims);
     let coord = |d: usize| match kept.iter().position(|&x| x == d) {
         Some(j) => ocoords[j].clone(),
-        None => rcoords[k.axes.iter().position(|&x| x == d).expect("axis is kept or reduced")].clone(),
+        None => rcoords[k
+            .axes
+            .iter()
+            .position(|&x| x == d)
+            .expect("axis is kept or reduced")]
+        .clone(),
     };
-    let sp = Space { dims: &k.space, coord: &coord, linear: None };
+    let sp = Space {
+        dims: &k.space,
+        coord: &coord,
+        linear: None,
+    };
     let mut inner = Printer::new();
     let v = inner.expr(&k.prologue, &k.inputs, &sp, None, 2);
-    let v = if in_dt == DType::Bool { format!("select(0u, 1u, {})", v[0]) } else { v[0].clone() };
+    let v = if in_dt == DType::Bool {
+        format!("select(0u, 1u, {})", v[0])
+    } else {
+        v[0].clone()
+    };
     let fold = if arg {
-        format!("if (bi < 0 || {v} {better} acc) {{\n            acc = {v};\n            bi = r;\n        }}")
+        format!(
+            "if (bi < 0 || {v} {better} acc) {{\n            acc = {v};\n            bi = r;\n        }}"
+        )
     } else {
         format!("acc = {};", combine(k.op, wdt, "acc", &v))
     };
     p.params = inner.params;
     p.next = inner.next;
-    let (start, step) = if per_workgroup { ("i32(li)", "256") } else { ("0", "1") };
+    let (start, step) = if per_workgroup {
+        ("i32(li)", "256")
+    } else {
+        ("0", "1")
+    };
     let mut body = String::new();
     if per_workgroup {
-        let _ = writeln!(body, "var<workgroup> sh: array<{wty}, 256>;\nvar<workgroup> shi: array<i32, 256>;");
+        let _ = writeln!(
+            body,
+            "var<workgroup> sh: array<{wty}, 256>;\nvar<workgroup> shi: array<i32, 256>;"
+        );
         body.push_str("@compute @workgroup_size(256)\nfn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {\n    let o = i32(wid.x + wid.y * nwg.x);\n");
     } else {
         body.push_str(MAIN_1D);
         body.push_str("    let o = p;\n");
     }
     let _ = writeln!(body, "    if (o >= {o_count}) {{\n        return;\n    }}");
-    let _ = writeln!(body, "    var acc: {wty} = {};\n    var bi: i32 = -1;", identity(k.op, wdt));
-    let _ = writeln!(body, "    for (var r: i32 = {start}; r < {r_count}; r += {step}) {{\n{}        {fold}\n    }}", inner.body);
+    let _ = writeln!(
+        body,
+        "    var acc: {wty} = {};\n    var bi: i32 = -1;",
+        identity(k.op, wdt)
+    );
+    let _ = writeln!(
+        body,
+        "    for (var r: i32 = {start}; r < {r_count}; r += {step}) {{\n{}        {fold}\n    }}",
+        inner.body
+    );
     if per_workgroup {
         body.push_str("    sh[li] = acc;\n    shi[li] = bi;\n    workgroupBarrier();\n    for (var s = 128u; s > 0u; s = s >> 1u) {\n        if (li < s) {\n");
         if arg {
@@ -454,7 +583,11 @@ fn reduce(k: &ReduceKernel) -> Result<Compiled> {
                 "            let a = sh[li];\n            let ai = shi[li];\n            let b = sh[li + s];\n            let bj = shi[li + s];\n            if (bj >= 0 && (ai < 0 || b {better} a || (b == a && bj < ai))) {{\n                sh[li] = b;\n                shi[li] = bj;\n            }}"
             );
         } else {
-            let _ = writeln!(body, "            sh[li] = {};", combine(k.op, wdt, "sh[li]", "sh[li + s]"));
+            let _ = writeln!(
+                body,
+                "            sh[li] = {};",
+                combine(k.op, wdt, "sh[li]", "sh[li + s]")
+            );
         }
         body.push_str("        }\n        workgroupBarrier();\n    }\n    if (li != 0u) {\n        return;\n    }\n    acc = sh[0];\n    bi = shi[0];\n");
     }
@@ -469,7 +602,11 @@ fn reduce(k: &ReduceKernel) -> Result<Compiled> {
         None => result,
         Some(e) => {
             let ocoord = |d: usize| ocoords[d].clone();
-            let osp = Space { dims: &odims, coord: &ocoord, linear: Some("o") };
+            let osp = Space {
+                dims: &odims,
+                coord: &ocoord,
+                linear: Some("o"),
+            };
             let _ = writeln!(body, "    let acc_v: {} = {result};", ty(acc_dt));
             p.body.clear();
             let outs = p.expr(e, &k.inputs, &osp, Some("acc_v"), 1);
@@ -478,24 +615,48 @@ fn reduce(k: &ReduceKernel) -> Result<Compiled> {
         }
     };
     let _ = writeln!(body, "    out0[o] = {};\n}}", to_word(out_dt, &result));
-    let head = bindings(&k.inputs, &[storage_ty(out_dt).to_string()], !p.params.is_empty());
-    let groups = if per_workgroup { o_count } else { o_count.div_ceil(WG as usize) };
+    let head = bindings(
+        &k.inputs,
+        &[storage_ty(out_dt).to_string()],
+        !p.params.is_empty(),
+    );
+    let groups = if per_workgroup {
+        o_count
+    } else {
+        o_count.div_ceil(WG as usize)
+    };
     p.body.clear();
     assemble(label, &head, &body, p, groups, k.inputs.len(), 1)
 }
 
 /// Body of an operand loader (`return ...;`).
-fn operand(p: &mut Printer, op: &Operand, inputs: &[DType], batch: &[usize], rows: usize, cols: usize) -> String {
+pub(super) fn operand(
+    p: &mut Printer,
+    op: &Operand,
+    inputs: &[DType],
+    batch: &[usize],
+    rows: usize,
+    cols: usize,
+) -> String {
     let bcoords = unravel("bi", batch);
     match op {
-        Operand::Strided { input, offset, batch: bs, row, col } => {
+        Operand::Strided {
+            input,
+            offset,
+            batch: bs,
+            row,
+            col,
+        } => {
             let mut idx = format!("{offset} + r * {row} + c * {col}");
             for d in 0..batch.len() {
                 if batch[d] > 1 && bs[d] != 0 {
                     let _ = write!(idx, " + {} * {}", bcoords[d], bs[d]);
                 }
             }
-            format!("    return {};", from_word(inputs[*input as usize], &format!("in{input}[{idx}]")))
+            format!(
+                "    return {};",
+                from_word(inputs[*input as usize], &format!("in{input}[{idx}]"))
+            )
         }
         Operand::Expr(e) => {
             let mut dims = batch.to_vec();
@@ -510,7 +671,11 @@ fn operand(p: &mut Printer, op: &Operand, inputs: &[DType], batch: &[usize], row
                     "c".to_string()
                 }
             };
-            let sp = Space { dims: &dims, coord: &coord, linear: None };
+            let sp = Space {
+                dims: &dims,
+                coord: &coord,
+                linear: None,
+            };
             p.body.clear();
             let outs = p.expr(e, inputs, &sp, None, 1);
             format!("{}    return {};", p.body, outs[0])
@@ -518,16 +683,14 @@ fn operand(p: &mut Printer, op: &Operand, inputs: &[DType], batch: &[usize], row
     }
 }
 
-fn matmul(k: &MatmulKernel) -> Result<Compiled> {
-    let nb: usize = k.batch.iter().product();
-    let (tm, tn) = (k.m.div_ceil(64), k.n.div_ceil(64));
-    let out_dt = k.epilogue.as_ref().map_or(DType::F32, |e| e.output_dtypes()[0]);
-    let label = format!("matmul_{}x{}x{}_b{}", k.m, k.n, k.k, shape_label(&k.batch));
-    let mut p = Printer::new();
-    let load_a = operand(&mut p, &k.a, &k.inputs, &k.batch, k.m, k.k);
-    let load_b = operand(&mut p, &k.b, &k.inputs, &k.batch, k.k, k.n);
+/// Body of the matmul `store(bi, r, c, acc)` function, with the epilogue if any.
+pub(super) fn matmul_store(p: &mut Printer, k: &MatmulKernel) -> String {
+    let out_dt = k
+        .epilogue
+        .as_ref()
+        .map_or(DType::F32, |e| e.output_dtypes()[0]);
     let out_idx = format!("bi * {} + r * {} + c", k.m * k.n, k.n);
-    let store = match &k.epilogue {
+    match &k.epilogue {
         None => format!("    out0[{out_idx}] = acc;"),
         Some(e) => {
             let mut dims = k.batch.clone();
@@ -543,13 +706,39 @@ fn matmul(k: &MatmulKernel) -> Result<Compiled> {
                     "c".to_string()
                 }
             };
-            let sp = Space { dims: &dims, coord: &coord, linear: None };
+            let sp = Space {
+                dims: &dims,
+                coord: &coord,
+                linear: None,
+            };
             p.body.clear();
             let outs = p.expr(e, &k.inputs, &sp, Some("acc"), 1);
-            format!("{}    out0[{out_idx}] = {};", p.body, to_word(out_dt, &outs[0]))
+            format!(
+                "{}    out0[{out_idx}] = {};",
+                p.body,
+                to_word(out_dt, &outs[0])
+            )
         }
-    };
-    let head = bindings(&k.inputs, &[storage_ty(out_dt).to_string()], !p.params.is_empty());
+    }
+}
+
+fn matmul(k: &MatmulKernel) -> Result<Compiled> {
+    let nb: usize = k.batch.iter().product();
+    let (tm, tn) = (k.m.div_ceil(64), k.n.div_ceil(64));
+    let out_dt = k
+        .epilogue
+        .as_ref()
+        .map_or(DType::F32, |e| e.output_dtypes()[0]);
+    let label = format!("matmul_{}x{}x{}_b{}", k.m, k.n, k.k, shape_label(&k.batch));
+    let mut p = Printer::new();
+    let load_a = operand(&mut p, &k.a, &k.inputs, &k.batch, k.m, k.k);
+    let load_b = operand(&mut p, &k.b, &k.inputs, &k.batch, k.k, k.n);
+    let store = matmul_store(&mut p, k);
+    let head = bindings(
+        &k.inputs,
+        &[storage_ty(out_dt).to_string()],
+        !p.params.is_empty(),
+    );
     let body = MATMUL
         .replace("{{BINDINGS}}", "")
         .replace("{{M}}", &k.m.to_string())
@@ -567,8 +756,18 @@ fn matmul(k: &MatmulKernel) -> Result<Compiled> {
 
 fn scan(k: &ScanKernel) -> Result<Compiled> {
     let rows = k.outer * k.inner;
-    let label = format!("scan_{}_{}x{}x{}", if k.product { "prod" } else { "sum" }, k.outer, k.len, k.inner);
-    let t = ty(if k.dtype == DType::Bool { DType::U32 } else { k.dtype });
+    let label = format!(
+        "scan_{}_{}x{}x{}",
+        if k.product { "prod" } else { "sum" },
+        k.outer,
+        k.len,
+        k.inner
+    );
+    let t = ty(if k.dtype == DType::Bool {
+        DType::U32
+    } else {
+        k.dtype
+    });
     let init = match (k.product, k.dtype) {
         (false, DType::F32) => "0.0",
         (true, DType::F32) => "1.0",
@@ -578,7 +777,11 @@ fn scan(k: &ScanKernel) -> Result<Compiled> {
         (true, _) => "1u",
     };
     let opr = if k.product { "*" } else { "+" };
-    let j = if k.reverse { format!("{} - s", k.len as i64 - 1) } else { "s".into() };
+    let j = if k.reverse {
+        format!("{} - s", k.len as i64 - 1)
+    } else {
+        "s".into()
+    };
     let step = if k.exclusive {
         format!("out0[idx] = acc;\n        acc = acc {opr} in0[idx];")
     } else {
@@ -591,17 +794,33 @@ fn scan(k: &ScanKernel) -> Result<Compiled> {
         row = k.len * k.inner,
     );
     let head = bindings(&[k.dtype], &[storage_ty(k.dtype).to_string()], false);
-    assemble(label, &head, &body, Printer::new(), rows.div_ceil(WG as usize), 1, 1)
+    assemble(
+        label,
+        &head,
+        &body,
+        Printer::new(),
+        rows.div_ceil(WG as usize),
+        1,
+        1,
+    )
 }
 
 fn scatter(k: &ScatterKernel) -> Result<Compiled> {
     let total: usize = k.space.iter().product();
     let vdt = k.expr.dtypes[k.expr.outputs[1] as usize];
-    let label = format!("scatter_add_{}_{}", op_names(&k.expr), shape_label(&k.space));
+    let label = format!(
+        "scatter_add_{}_{}",
+        op_names(&k.expr),
+        shape_label(&k.space)
+    );
     let mut p = Printer::new();
     let coords = unravel("p", &k.space);
     let coord = |d: usize| coords[d].clone();
-    let sp = Space { dims: &k.space, coord: &coord, linear: Some("p") };
+    let sp = Space {
+        dims: &k.space,
+        coord: &coord,
+        linear: Some("p"),
+    };
     let outs = p.expr(&k.expr, &k.inputs, &sp, None, 1);
     let (idx, v) = (&outs[0], &outs[1]);
     let add = match vdt {
@@ -620,7 +839,15 @@ fn scatter(k: &ScatterKernel) -> Result<Compiled> {
     );
     let head = bindings(&k.inputs, &[atom.to_string()], !p.params.is_empty());
     p.body.clear();
-    assemble(label, &head, &body, p, total.div_ceil(WG as usize), k.inputs.len(), 1)
+    assemble(
+        label,
+        &head,
+        &body,
+        p,
+        total.div_ceil(WG as usize),
+        k.inputs.len(),
+        1,
+    )
 }
 
 fn random(k: &RandomKernel) -> Result<Compiled> {
@@ -637,14 +864,24 @@ fn random(k: &RandomKernel) -> Result<Compiled> {
         "{MAIN_1D}    if (p >= {}) {{\n        return;\n    }}\n    let key = vec2<u32>(params[0], params[1]);\n    let i = u32(p);\n    out0[p] = {v};\n}}\n",
         k.len
     );
-    let out_t = if k.dist == RandomDist::Bits { "u32" } else { "f32" };
+    let out_t = if k.dist == RandomDist::Bits {
+        "u32"
+    } else {
+        "f32"
+    };
     let head = bindings(&[], &[out_t.to_string()], true);
     assemble(label, &head, &body, p, k.len.div_ceil(WG as usize), 0, 1)
 }
 
-fn softmax(k: &SoftmaxKernel, _limits: &wgpu::Limits) -> Result<Compiled> {
+fn softmax(k: &SoftmaxKernel) -> Result<Compiled> {
     let rows = k.outer * k.inner;
-    let label = format!("{}softmax_{}x{}x{}", if k.log { "log_" } else { "" }, k.outer, k.len, k.inner);
+    let label = format!(
+        "{}softmax_{}x{}x{}",
+        if k.log { "log_" } else { "" },
+        k.outer,
+        k.len,
+        k.inner
+    );
     let at = |j: &str| format!("o * {} + ({j}) * {} + i", k.len * k.inner, k.inner);
     let write = if k.log {
         format!("out0[{}] = in0[{}] - m - log(s);", at("j"), at("j"))
@@ -661,7 +898,15 @@ fn softmax(k: &SoftmaxKernel, _limits: &wgpu::Limits) -> Result<Compiled> {
             len = k.len,
             a = at("j"),
         );
-        return assemble(label, &head, &body, Printer::new(), rows.div_ceil(WG as usize), 1, 1);
+        return assemble(
+            label,
+            &head,
+            &body,
+            Printer::new(),
+            rows.div_ceil(WG as usize),
+            1,
+            1,
+        );
     }
     let body = format!(
         "var<workgroup> sh: array<f32, 256>;\n@compute @workgroup_size(256)\nfn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {{\n    let row = i32(wid.x + wid.y * nwg.x);\n    if (row >= {rows}) {{\n        return;\n    }}\n    let o = row / {inner};\n    let i = row % {inner};\n    var t = bitcast<f32>(0xff800000u);\n    for (var j = i32(li); j < {len}; j += 256) {{\n        t = wf_max(in0[{a}], t);\n    }}\n    sh[li] = t;\n    workgroupBarrier();\n    for (var s = 128u; s > 0u; s = s >> 1u) {{\n        if (li < s) {{\n            sh[li] = wf_max(sh[li], sh[li + s]);\n        }}\n        workgroupBarrier();\n    }}\n    let mraw = sh[0];\n    var m = mraw;\n{fix_m}    workgroupBarrier();\n    var u = 0.0;\n    for (var j = i32(li); j < {len}; j += 256) {{\n        u += exp(in0[{a}] - m);\n    }}\n    sh[li] = u;\n    workgroupBarrier();\n    for (var s = 128u; s > 0u; s = s >> 1u) {{\n        if (li < s) {{\n            sh[li] = sh[li] + sh[li + s];\n        }}\n        workgroupBarrier();\n    }}\n    let s = sh[0];\n    for (var j = i32(li); j < {len}; j += 256) {{\n        {write}\n    }}\n}}\n",

@@ -7,8 +7,9 @@
 //! wgpu validation errors are captured and returned as [`Error::Device`].
 
 mod codegen;
+mod matmul;
 
-pub(crate) use codegen::{Compiled, compile};
+pub(crate) use codegen::{Compiled, Target, compile};
 
 use crate::device::DeviceInner;
 use crate::error::{Error, Result};
@@ -30,8 +31,9 @@ pub(crate) struct WgpuBackend {
     device: wgpu::Device,
     queue: wgpu::Queue,
     limits: wgpu::Limits,
+    target: Target,
     pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
-    layouts: Mutex<HashMap<(usize, usize, bool), Arc<(wgpu::BindGroupLayout, wgpu::PipelineLayout)>>>,
+    layouts: Mutex<HashMap<(usize, usize, bool), Arc<Layout>>>,
     pending: Mutex<Pending>,
     errors: Arc<Mutex<Vec<String>>>,
 }
@@ -45,12 +47,19 @@ struct Pending {
     free_chunks: Vec<wgpu::Buffer>,
 }
 
+/// A bind-group layout and the pipeline layout over it, per (inputs, outputs, params).
+type Layout = (wgpu::BindGroupLayout, wgpu::PipelineLayout);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl WgpuBackend {
-    pub fn new(adapter: &wgpu::Adapter, name: &str) -> Result<Self> {
+    pub fn new(
+        adapter: &wgpu::Adapter,
+        name: &str,
+        profile: crate::device::KernelProfile,
+    ) -> Result<Self> {
         let limits = adapter.limits();
         let desc = wgpu::DeviceDescriptor {
             label: Some(name),
@@ -60,19 +69,30 @@ impl WgpuBackend {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let (device, queue) = block_on(adapter.request_device(&desc)).map_err(|e| Error::device(name, e))?;
+        let (device, queue) =
+            block_on(adapter.request_device(&desc)).map_err(|e| Error::device(name, e))?;
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
-        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| lock(&sink).push(e.to_string())));
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            lock(&sink).push(e.to_string())
+        }));
         let sink = errors.clone();
         device.set_device_lost_callback(move |reason, msg| {
             lock(&sink).push(format!("device lost ({reason:?}): {msg}"));
         });
+        let software = match profile {
+            crate::device::KernelProfile::Auto => {
+                adapter.get_info().device_type == wgpu::DeviceType::Cpu
+            }
+            crate::device::KernelProfile::Software => true,
+            crate::device::KernelProfile::Hardware => false,
+        };
         Ok(WgpuBackend {
             name: name.to_string(),
             device,
             queue,
             limits,
+            target: Target { software },
             pipelines: Mutex::new(HashMap::new()),
             layouts: Mutex::new(HashMap::new()),
             pending: Mutex::new(Pending::default()),
@@ -96,24 +116,34 @@ impl WgpuBackend {
     }
 
     pub fn create_storage(&self, device: &str, bytes: u64) -> Result<crate::backend::Storage> {
-        let max = self.limits.max_buffer_size.min(self.limits.max_storage_buffer_binding_size);
+        let max = self
+            .limits
+            .max_buffer_size
+            .min(self.limits.max_storage_buffer_binding_size);
         if bytes > max {
             return Err(Error::invalid(
                 "allocate",
-                format!("{bytes} bytes is more than this adapter's largest storage buffer ({max} bytes) on {device}"),
+                format!(
+                    "{bytes} bytes is more than this adapter's largest storage buffer ({max} bytes) on {device}"
+                ),
             ));
         }
         let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
             size: bytes,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         Ok(crate::backend::Storage::Wgpu(buf))
     }
 
     fn encoder<'a>(&self, p: &'a mut Pending) -> &'a mut wgpu::CommandEncoder {
-        p.encoder.get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default()))
+        p.encoder.get_or_insert_with(|| {
+            self.device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor::default())
+        })
     }
 
     pub fn write(&self, dev: &DeviceInner, dst: &wgpu::Buffer, words: &[u32]) -> Result<()> {
@@ -140,13 +170,19 @@ impl WgpuBackend {
             .map_err(|e| Error::device(&self.name, e))?
             .copy_from_slice(bytes);
         staging.unmap();
-        self.encoder(&mut p).copy_buffer_to_buffer(&staging, 0, dst, 0, bytes.len() as u64);
+        self.encoder(&mut p)
+            .copy_buffer_to_buffer(&staging, 0, dst, 0, bytes.len() as u64);
         drop(p);
         let _ = dev;
         Ok(())
     }
 
-    pub async fn read(&self, dev: &DeviceInner, src: &wgpu::Buffer, words: usize) -> Result<Vec<u32>> {
+    pub async fn read(
+        &self,
+        dev: &DeviceInner,
+        src: &wgpu::Buffer,
+        words: usize,
+    ) -> Result<Vec<u32>> {
         if words == 0 {
             return Ok(Vec::new());
         }
@@ -159,19 +195,26 @@ impl WgpuBackend {
         });
         {
             let mut p = lock(&self.pending);
-            self.encoder(&mut p).copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+            self.encoder(&mut p)
+                .copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
         }
         self.flush(dev)?;
         let (tx, rx) = oneshot();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| tx.send(r));
+        staging
+            .slice(..)
+            .map_async(wgpu::MapMode::Read, move |r| tx.send(r));
         #[cfg(not(target_arch = "wasm32"))]
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| Error::device(&self.name, format!("waiting for the GPU: {e}")))?;
-        rx.await.map_err(|e| Error::device(&self.name, format!("mapping a readback buffer: {e}")))?;
+        rx.await
+            .map_err(|e| Error::device(&self.name, format!("mapping a readback buffer: {e}")))?;
         self.check_errors()?;
         let out = {
-            let view = staging.slice(..).get_mapped_range().map_err(|e| Error::device(&self.name, e))?;
+            let view = staging
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| Error::device(&self.name, e))?;
             bytemuck::cast_slice::<u8, u32>(&view).to_vec()
         };
         staging.unmap();
@@ -181,7 +224,9 @@ impl WgpuBackend {
     /// Submits everything encoded so far.
     pub fn flush(&self, dev: &DeviceInner) -> Result<()> {
         let mut p = lock(&self.pending);
-        let Some(encoder) = p.encoder.take() else { return Ok(()) };
+        let Some(encoder) = p.encoder.take() else {
+            return Ok(());
+        };
         for (buf, words) in &p.chunks {
             self.queue.write_buffer(buf, 0, bytemuck::cast_slice(words));
         }
@@ -203,7 +248,12 @@ impl WgpuBackend {
         self.check_errors()
     }
 
-    fn layout(&self, n_in: usize, n_out: usize, params: bool) -> Arc<(wgpu::BindGroupLayout, wgpu::PipelineLayout)> {
+    fn layout(
+        &self,
+        n_in: usize,
+        n_out: usize,
+        params: bool,
+    ) -> Arc<Layout> {
         let mut layouts = lock(&self.layouts);
         layouts
             .entry((n_in, n_out, params))
@@ -225,12 +275,17 @@ impl WgpuBackend {
                 }
                 let bgl = self
                     .device
-                    .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: None, entries: &entries });
-                let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: None,
-                    bind_group_layouts: &[Some(&bgl)],
-                    immediate_size: 0,
-                });
+                    .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                        label: None,
+                        entries: &entries,
+                    });
+                let pl = self
+                    .device
+                    .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                        label: None,
+                        bind_group_layouts: &[Some(&bgl)],
+                        immediate_size: 0,
+                    });
                 Arc::new((bgl, pl))
             })
             .clone()
@@ -246,50 +301,79 @@ impl WgpuBackend {
         let layout = self.layout(c.n_in, c.n_out, !c.params.is_empty());
         #[cfg(not(target_arch = "wasm32"))]
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(&c.label),
-            source: wgpu::ShaderSource::Wgsl(c.source.as_str().into()),
-        });
-        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(&c.label),
-            layout: Some(&layout.1),
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(&c.label),
+                source: wgpu::ShaderSource::Wgsl(c.source.as_str().into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&c.label),
+                layout: Some(&layout.1),
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
         #[cfg(not(target_arch = "wasm32"))]
         if let Some(e) = block_on(scope.pop()) {
-            return Err(Error::device(&self.name, format!("kernel {} failed to compile: {e}", c.label)));
+            return Err(Error::device(
+                &self.name,
+                format!("kernel {} failed to compile: {e}", c.label),
+            ));
         }
         let p = Arc::new(pipeline);
         lock(&self.pipelines).insert(c.source.clone(), p.clone());
         Ok(p)
     }
 
-    pub fn run(&self, dev: &DeviceInner, kernel: &Kernel, inputs: &[&wgpu::Buffer], outputs: &[&wgpu::Buffer]) -> Result<()> {
-        let compiled = compile(kernel, &self.limits)?;
+    pub fn run(
+        &self,
+        dev: &DeviceInner,
+        kernel: &Kernel,
+        inputs: &[&wgpu::Buffer],
+        outputs: &[&wgpu::Buffer],
+    ) -> Result<()> {
+        let compiled = compile(kernel, &self.target)?;
         if compiled.workgroups == 0 {
             return Ok(());
         }
         if compiled.n_in != inputs.len() || compiled.n_out != outputs.len() {
             return Err(Error::invalid(
                 &compiled.label,
-                format!("kernel binds {} inputs and {} outputs, got {} and {}", compiled.n_in, compiled.n_out, inputs.len(), outputs.len()),
+                format!(
+                    "kernel binds {} inputs and {} outputs, got {} and {}",
+                    compiled.n_in,
+                    compiled.n_out,
+                    inputs.len(),
+                    outputs.len()
+                ),
             ));
         }
         if inputs.len() + outputs.len() > self.max_bindings() {
-            return Err(Error::invalid(&compiled.label, "kernel binds more buffers than the adapter allows"));
+            return Err(Error::invalid(
+                &compiled.label,
+                "kernel binds more buffers than the adapter allows",
+            ));
         }
         let pipeline = self.pipeline(&compiled)?;
         let layout = self.layout(compiled.n_in, compiled.n_out, !compiled.params.is_empty());
         let mut p = lock(&self.pending);
-        let param_binding = if compiled.params.is_empty() { None } else { Some(self.arena_slot(&mut p, &compiled.params)) };
+        let param_binding = if compiled.params.is_empty() {
+            None
+        } else {
+            Some(self.arena_slot(&mut p, &compiled.params))
+        };
         let mut entries: Vec<wgpu::BindGroupEntry> = inputs
             .iter()
             .chain(outputs)
             .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
             .collect();
         if let Some((chunk, offset, size)) = &param_binding {
             entries.push(wgpu::BindGroupEntry {
@@ -301,12 +385,21 @@ impl WgpuBackend {
                 }),
             });
         }
-        let bind_group =
-            self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout.0, entries: &entries });
-        let (x, y) = grid(compiled.workgroups, self.limits.max_compute_workgroups_per_dimension);
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout.0,
+            entries: &entries,
+        });
+        let (x, y) = grid(
+            compiled.workgroups,
+            self.limits.max_compute_workgroups_per_dimension,
+        );
         {
             let enc = self.encoder(&mut p);
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: None,
+            });
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(x, y, 1);
@@ -324,7 +417,9 @@ impl WgpuBackend {
     fn arena_slot(&self, p: &mut Pending, params: &[u32]) -> (usize, u64, u64) {
         let align = (self.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
         let need = params.len().max(4);
-        let fits = |words: &Vec<u32>| (words.len().div_ceil(align) * align + need) * 4 <= ARENA_CHUNK as usize;
+        let fits = |words: &Vec<u32>| {
+            (words.len().div_ceil(align) * align + need) * 4 <= ARENA_CHUNK as usize
+        };
         if p.chunks.last().is_none_or(|(_, w)| !fits(w)) {
             let buf = p.free_chunks.pop().unwrap_or_else(|| {
                 self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -349,7 +444,11 @@ impl WgpuBackend {
 /// Spreads `n` workgroups over a 2-D grid when one dimension is not enough; kernels
 /// linearise `wid.x + wid.y * nwg.x`.
 fn grid(n: u32, max: u32) -> (u32, u32) {
-    if n <= max { (n, 1) } else { (max, n.div_ceil(max)) }
+    if n <= max {
+        (n, 1)
+    } else {
+        (max, n.div_ceil(max))
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -372,7 +471,10 @@ struct Sender<T>(Arc<Mutex<Shared<T>>>);
 struct Receiver<T>(Arc<Mutex<Shared<T>>>);
 
 fn oneshot<T>() -> (Sender<T>, Receiver<T>) {
-    let s = Arc::new(Mutex::new(Shared { value: None, waker: None }));
+    let s = Arc::new(Mutex::new(Shared {
+        value: None,
+        waker: None,
+    }));
     (Sender(s.clone()), Receiver(s))
 }
 
