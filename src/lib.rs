@@ -18,6 +18,7 @@
 pub(crate) mod backend;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod conformance;
 pub mod device;
 pub mod dtype;

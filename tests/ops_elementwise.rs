@@ -244,7 +244,13 @@ fn binary_ops_match_f64_references_with_broadcasting() {
                     let b: Vec<f32> = rng
                         .vec_f32(numel(sb), 0.3, 3.0)
                         .iter()
-                        .map(|v| if rng.next_u64().is_multiple_of(2) { *v } else { -*v })
+                        .map(|v| {
+                            if rng.next_u64().is_multiple_of(2) {
+                                *v
+                            } else {
+                                -*v
+                            }
+                        })
                         .collect();
                     let ta = Tensor::from_slice(&a, sa).unwrap();
                     let tb = Tensor::from_slice(&b, sb).unwrap();

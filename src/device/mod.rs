@@ -106,7 +106,8 @@ fn adapters() -> &'static [wgpu::Adapter] {
     static ADAPTERS: OnceLock<Vec<wgpu::Adapter>> = OnceLock::new();
     ADAPTERS.get_or_init(|| {
         let inst = instance();
-        let mut v = pollster::block_on(inst.enumerate_adapters(inst_backends()));
+        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
+        let mut v = pollster::block_on(inst.enumerate_adapters(backends));
         // Hardware GPUs first, then software adapters, in a stable order.
         v.sort_by_key(|a| {
             let i = a.get_info();
@@ -141,10 +142,6 @@ pub async fn init_gpu() -> Result<()> {
         .map_err(|e| Error::device("/physical_device:GPU:0", e))?;
     let _ = WASM_ADAPTERS.set(vec![a]);
     Ok(())
-}
-
-fn inst_backends() -> wgpu::Backends {
-    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY)
 }
 
 fn cpu_physical() -> PhysicalDevice {

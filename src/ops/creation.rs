@@ -116,8 +116,9 @@ impl OpDef for CreateOp {
                 };
                 let i = b.coord(0);
                 let v = b.param(*start) + i.cast(DType::F32) * b.param(step);
-                // The last value is exactly `stop`, as in TensorFlow.
-                vec![i.eq(&b.lit_i(*num as i64 - 1)).select(&b.param(*stop), &v)]
+                // The last value is exactly `stop`, as in TensorFlow (a single value is `start`).
+                let last = if *num > 1 { *num as i64 - 1 } else { -1 };
+                vec![i.eq(&b.lit_i(last)).select(&b.param(*stop), &v)]
             }),
             CreateOp::Eye { dtype, .. } => map_kernel(&space, &[], |b, _| {
                 let on = b.coord(0).eq(&b.coord(1));

@@ -7,8 +7,7 @@ use super::{
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernel::ir::{
-    E,
-    ExprBuilder, Kernel, ReduceKernel, ReduceOp, ScanKernel, SoftmaxKernel, contiguous_strides,
+    E, ExprBuilder, Kernel, ReduceKernel, ReduceOp, ScanKernel, SoftmaxKernel, contiguous_strides,
 };
 use crate::shape::normalize_axis;
 use crate::tensor::Tensor;
@@ -265,12 +264,11 @@ fn lower_reduce(
             acc / (r as f64)
         }
     };
-    let epilogue: Option<Epilogue> =
-        if kind == ReduceKind::Mean {
-            Some(&mean)
-        } else {
-            None
-        };
+    let epilogue: Option<Epilogue> = if kind == ReduceKind::Mean {
+        Some(&mean)
+    } else {
+        None
+    };
     // Few outputs over many values each: a first pass reduces chunks, a second the chunk results.
     let trailing = axes
         .iter()

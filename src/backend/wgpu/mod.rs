@@ -248,12 +248,7 @@ impl WgpuBackend {
         self.check_errors()
     }
 
-    fn layout(
-        &self,
-        n_in: usize,
-        n_out: usize,
-        params: bool,
-    ) -> Arc<Layout> {
+    fn layout(&self, n_in: usize, n_out: usize, params: bool) -> Arc<Layout> {
         let mut layouts = lock(&self.layouts);
         layouts
             .entry((n_in, n_out, params))
