@@ -113,7 +113,16 @@ fn unary_cases() -> Vec<UnaryCase> {
     ]
 }
 
-const SHAPES: &[&[usize]] = &[&[], &[0], &[1], &[7], &[3, 257], &[2, 3, 5], &[1031]];
+const SHAPES: &[&[usize]] = &[
+    &[],
+    &[0],
+    &[1],
+    &[7],
+    &[3, 257],
+    &[2, 3, 5],
+    &[1031],
+    &[4, 256],
+];
 
 #[test]
 fn unary_ops_match_f64_references() {

@@ -107,6 +107,8 @@ enum V<'a> {
     Sl(&'a [u32]),
     /// The node's scratch buffer.
     Buf,
+    /// Written straight into the caller's output slice (see [`Eval::run_into`]).
+    Direct,
 }
 
 #[derive(Clone, Copy)]
@@ -231,33 +233,68 @@ impl<'p, 'a> Eval<'p, 'a> {
             V::S(x) => Src::S(x),
             V::Sl(s) => Src::V(s),
             V::Buf => Src::V(&self.scratch[id as usize][..self.len]),
+            V::Direct => unreachable!("a direct output is the last node and read by nobody"),
         }
     }
 
     /// Evaluates every node for points `start..start + len` of the space. `acc` gives the
     /// values of `Acc` for these points.
     pub fn run(&mut self, start: usize, len: usize, acc: Option<&[u32]>) {
+        self.run_with(start, len, acc, None)
+    }
+
+    /// Like [`Eval::run`] for a single-output program, computing its last node straight into
+    /// `out` (saves a copy of every block); other outputs stay readable as usual.
+    pub fn run_into(&mut self, start: usize, len: usize, acc: Option<&[u32]>, out: &mut [u32]) {
+        let last = self.p.expr.nodes.len() as u32 - 1;
+        let direct = self.p.expr.outputs == [last]
+            && !matches!(
+                self.p.expr.nodes[last as usize],
+                Node::Load { .. } | Node::Const(_) | Node::Lit(_) | Node::Acc
+            );
+        if direct {
+            self.run_with(start, len, acc, Some(out));
+        } else {
+            self.run_with(start, len, acc, None);
+            self.write_output(0, out);
+        }
+    }
+
+    fn run_with(&mut self, start: usize, len: usize, acc: Option<&[u32]>, out: Option<&mut [u32]>) {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: the CPU supports the features the clone is compiled for.
-                unsafe { self.run_avx2(start, len, acc) };
+                unsafe { self.run_avx2(start, len, acc, out) };
                 return;
             }
         }
-        self.run_generic(start, len, acc)
+        self.run_generic(start, len, acc, out)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2(&mut self, start: usize, len: usize, acc: Option<&[u32]>) {
-        self.run_generic(start, len, acc)
+    unsafe fn run_avx2(
+        &mut self,
+        start: usize,
+        len: usize,
+        acc: Option<&[u32]>,
+        out: Option<&mut [u32]>,
+    ) {
+        self.run_generic(start, len, acc, out)
     }
 
     #[inline(always)]
-    fn run_generic(&mut self, start: usize, len: usize, acc: Option<&[u32]>) {
+    fn run_generic(
+        &mut self,
+        start: usize,
+        len: usize,
+        acc: Option<&[u32]>,
+        mut direct: Option<&mut [u32]>,
+    ) {
         self.len = len;
         let p = self.p;
+        let last = p.expr.nodes.len() - 1;
         for i in 0..p.expr.nodes.len() {
             let v = match &p.expr.nodes[i] {
                 Node::Const(s) | Node::Lit(s) => V::S(s.bits()),
@@ -302,6 +339,11 @@ impl<'p, 'a> Eval<'p, 'a> {
                     );
                     self.scratch[i] = out;
                     V::Buf
+                }
+                node if i == last && direct.is_some() => {
+                    let out = direct.take().expect("checked");
+                    self.eval_node(node, start, &mut out[..len]);
+                    V::Direct
                 }
                 node => {
                     let mut out = std::mem::take(&mut self.scratch[i]);

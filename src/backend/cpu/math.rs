@@ -11,14 +11,18 @@ fn sel(c: bool, a: f32, b: f32) -> f32 {
 /// `2^n` for integer-valued `n` in [-126, 127].
 #[inline(always)]
 fn pow2i(n: f32) -> f32 {
-    f32::from_bits((((n as i32) + 127) as u32) << 23)
+    // SAFETY: callers pass integral values in [-126, 127], which fit i32 (a checked,
+    // saturating `as` cast would stop LLVM from vectorising the loop).
+    let i: i32 = unsafe { n.to_int_unchecked() };
+    f32::from_bits(((i + 127) as u32) << 23)
 }
 
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
-    let xc = x.clamp(-103.0, 88.72283);
-    let n = (xc * LOG2E).round();
+    // NaN becomes 0 here (and NaN again at the end) so the integer conversion below is defined.
+    let xc = sel(x.is_nan(), 0.0, x).clamp(-103.0, 88.72283);
+    let n = (xc * LOG2E).round_ties_even();
     let r = xc - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let r2 = r * r;
     let mut p = 1.987_569_1e-4;

@@ -118,9 +118,13 @@ fn run_map(k: &MapKernel, ins: &[&[u32]], outs: &mut [&mut [u32]]) -> Result<()>
         let mut t = 0;
         while t < len {
             let n = BLOCK.min(len - t);
-            ev.run(start + t, n, None);
-            for (j, o) in outs.iter_mut().enumerate() {
-                ev.write_output(j, &mut o[t..t + n]);
+            if outs.len() == 1 {
+                ev.run_into(start + t, n, None, &mut outs[0][t..t + n]);
+            } else {
+                ev.run(start + t, n, None);
+                for (j, o) in outs.iter_mut().enumerate() {
+                    ev.write_output(j, &mut o[t..t + n]);
+                }
             }
             t += n;
         }

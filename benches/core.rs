@@ -1,0 +1,103 @@
+//! Criterion benches of the core engine on every device: W1 matmul, the W2 chain run
+//! eagerly, a 1M-element reduce_sum, and the dispatch overhead of 1,000 tiny adds. Each
+//! iteration waits for its result (`Device::synchronize`), as the peers' rules require.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::time::Duration;
+use wgflow::{Axes, Device, Tensor, ops, with_device};
+
+fn devices() -> Vec<Device> {
+    let mut v = vec![Device::cpu()];
+    v.extend(Device::wgpu(0).ok());
+    v
+}
+
+fn tag(dev: &Device) -> &'static str {
+    if dev.is_cpu() { "cpu" } else { "wgpu" }
+}
+
+fn matmul(c: &mut Criterion) {
+    let mut g = c.benchmark_group("W1_matmul");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    for dev in devices() {
+        for n in [256usize, 1024, 2048] {
+            with_device(&dev, || {
+                let a = ops::random_normal([n, n], 0.0, 1.0, 1).unwrap();
+                let b = ops::random_normal([n, n], 0.0, 1.0, 2).unwrap();
+                g.throughput(Throughput::Elements((2 * n * n * n) as u64));
+                g.bench_with_input(BenchmarkId::new(tag(&dev), n), &n, |bch, _| {
+                    bch.iter(|| {
+                        let c = ops::matmul(&a, &b).unwrap();
+                        dev.synchronize().unwrap();
+                        c
+                    })
+                });
+            });
+        }
+    }
+    g.finish();
+}
+
+fn elementwise(c: &mut Criterion) {
+    let mut g = c.benchmark_group("W2_chain_eager");
+    g.sample_size(20);
+    for dev in devices() {
+        with_device(&dev, || {
+            let x = ops::random_normal([1 << 20], 0.0, 1.0, 3).unwrap();
+            g.bench_function(tag(&dev), |b| {
+                b.iter(|| {
+                    wgflow::bench::w2_chain(&x)
+                        .unwrap()
+                        .to_vec::<f32>()
+                        .unwrap()
+                })
+            });
+        });
+    }
+    g.finish();
+}
+
+fn reduce(c: &mut Criterion) {
+    let mut g = c.benchmark_group("reduce_sum_1M");
+    g.sample_size(20);
+    for dev in devices() {
+        with_device(&dev, || {
+            let x = ops::random_uniform([1 << 20], 0.0, 1.0, 4).unwrap();
+            g.bench_function(tag(&dev), |b| {
+                b.iter(|| {
+                    ops::reduce_sum(&x, Axes::All, false)
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap()
+                })
+            });
+        });
+    }
+    g.finish();
+}
+
+fn dispatch_overhead(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dispatch_1000_tiny_adds");
+    g.sample_size(10);
+    for dev in devices() {
+        with_device(&dev, || {
+            let x = Tensor::from_slice(&[1.0f32; 4], [4]).unwrap();
+            g.bench_function(tag(&dev), |b| {
+                b.iter(|| {
+                    let mut y = x.clone();
+                    for _ in 0..1000 {
+                        y = ops::add(&y, &x).unwrap();
+                    }
+                    dev.synchronize().unwrap();
+                    y
+                })
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, matmul, elementwise, reduce, dispatch_overhead);
+criterion_main!(benches);
