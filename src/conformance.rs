@@ -195,6 +195,128 @@ pub fn run_op(op: &str, attrs: &Value, inputs: &[(String, Tensor)]) -> Result<Te
             attr_bool(attrs, "transpose_b"),
         ),
         "bias_add" => ops::bias_add(x(0)?, x(1)?),
+        "reshape" => ops::reshape(x(0)?, &attr_ints(attrs, "shape")?),
+        "expand_dims" => ops::expand_dims(x(0)?, attr_i64(attrs, "axis")?),
+        "transpose" => {
+            let perm: Vec<usize> = attr_ints(attrs, "perm")?
+                .iter()
+                .map(|&p| p as usize)
+                .collect();
+            ops::transpose(x(0)?, &perm)
+        }
+        "broadcast_to" => {
+            let shape: Vec<usize> = attr_ints(attrs, "shape")?
+                .iter()
+                .map(|&d| d as usize)
+                .collect();
+            ops::broadcast_to(x(0)?, &shape)
+        }
+        "concat" => ops::concat(
+            &inputs.iter().map(|(_, t)| t).collect::<Vec<_>>(),
+            attr_i64(attrs, "axis")?,
+        ),
+        "stack" => ops::stack(
+            &inputs.iter().map(|(_, t)| t).collect::<Vec<_>>(),
+            attr_i64(attrs, "axis")?,
+        ),
+        "slice" => ops::slice(
+            x(0)?,
+            &attr_ints(attrs, "begin")?,
+            &attr_ints(attrs, "size")?,
+        ),
+        "strided_slice" => {
+            let opt = |key: &str| -> Result<Vec<Option<i64>>> {
+                match attrs.get(key) {
+                    Some(Value::Array(v)) => Ok(v.iter().map(Value::as_i64).collect()),
+                    _ => Err(Error::format(
+                        "case.json",
+                        format!("attribute '{key}' is missing"),
+                    )),
+                }
+            };
+            ops::strided_slice(
+                x(0)?,
+                &opt("begin")?,
+                &opt("end")?,
+                &attr_ints(attrs, "strides")?,
+            )
+        }
+        "pad" => {
+            let rows = attrs
+                .get("paddings")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let paddings: Vec<[usize; 2]> = rows
+                .iter()
+                .map(|r| {
+                    let v: Vec<usize> = r
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(Value::as_u64)
+                                .map(|x| x as usize)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    [
+                        v.first().copied().unwrap_or(0),
+                        v.get(1).copied().unwrap_or(0),
+                    ]
+                })
+                .collect();
+            let mode = match attrs
+                .get("mode")
+                .and_then(Value::as_str)
+                .unwrap_or("CONSTANT")
+            {
+                "REFLECT" => ops::PadMode::Reflect,
+                "SYMMETRIC" => ops::PadMode::Symmetric,
+                _ => ops::PadMode::Constant(
+                    attrs
+                        .get("constant_values")
+                        .and_then(Value::as_f64)
+                        .unwrap_or(0.0),
+                ),
+            };
+            ops::pad(x(0)?, &paddings, mode)
+        }
+        "tile" => {
+            let m: Vec<usize> = attr_ints(attrs, "multiples")?
+                .iter()
+                .map(|&d| d as usize)
+                .collect();
+            ops::tile(x(0)?, &m)
+        }
+        "reverse" => ops::reverse(x(0)?, &attr_ints(attrs, "axis")?),
+        "gather" => ops::gather(
+            x(0)?,
+            x(1)?,
+            attr_i64(attrs, "axis")?,
+            attrs.get("batch_dims").and_then(Value::as_i64).unwrap_or(0),
+        ),
+        "gather_nd" => ops::gather_nd(
+            x(0)?,
+            x(1)?,
+            attrs.get("batch_dims").and_then(Value::as_i64).unwrap_or(0),
+        ),
+        "embedding_lookup" => ops::gather(x(0)?, x(1)?, 0, 0),
+        "unsorted_segment_sum" => {
+            ops::unsorted_segment_sum(x(0)?, x(1)?, attr_i64(attrs, "num_segments")? as usize)
+        }
+        "one_hot" => ops::one_hot(x(0)?, attr_i64(attrs, "depth")? as usize, 1.0, 0.0, -1),
+        "flip_left_right" => ops::flip_left_right(x(0)?),
+        "flip_up_down" => ops::flip_up_down(x(0)?),
+        "rot90" => ops::rot90(x(0)?, attr_i64(attrs, "k")?),
+        "resize_bilinear" | "resize_nearest" => {
+            let size = attr_ints(attrs, "size")?;
+            let method = if op == "resize_nearest" {
+                ops::ResizeMethod::Nearest
+            } else {
+                ops::ResizeMethod::Bilinear
+            };
+            ops::resize(x(0)?, [size[0] as usize, size[1] as usize], method)
+        }
         other => Err(Error::invalid(
             "conformance",
             format!("op '{other}' is not mapped to wgflow"),

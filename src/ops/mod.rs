@@ -11,6 +11,7 @@
 
 pub mod creation;
 pub mod elementwise;
+pub mod gather;
 pub mod image;
 pub mod linalg;
 pub mod movement;
@@ -19,6 +20,7 @@ pub mod reduce;
 
 pub use creation::*;
 pub use elementwise::*;
+pub use gather::GatherOp;
 pub use image::*;
 pub use linalg::*;
 pub use movement::*;
@@ -308,7 +310,6 @@ pub(crate) fn expect_numeric(op: &str, m: &Meta) -> Result<()> {
     Ok(())
 }
 
-#[allow(dead_code)] // used by the gather family
 pub(crate) fn expect_index(op: &str, what: &str, m: &Meta) -> Result<()> {
     if !m.dtype.is_int() {
         return Err(Error::dtype(
