@@ -101,6 +101,54 @@ fn axes(attrs: &Value) -> Result<Axes> {
     }
 }
 
+fn padding(attrs: &Value) -> Result<ops::Padding> {
+    match attrs.get("padding").and_then(Value::as_str) {
+        Some("SAME") => Ok(ops::Padding::Same),
+        Some("VALID") => Ok(ops::Padding::Valid),
+        other => Err(Error::format(
+            "case.json",
+            format!("unknown padding {other:?}"),
+        )),
+    }
+}
+
+/// An integer or a list of per-axis integers (TensorFlow accepts both; NHWC lists have 4).
+fn spatial(attrs: &Value, key: &str, default: usize) -> Result<[usize; 2]> {
+    match attrs.get(key) {
+        None | Some(Value::Null) => Ok([default; 2]),
+        Some(_) => {
+            let v = attr_ints(attrs, key)?;
+            Ok(match v.len() {
+                1 => [v[0] as usize; 2],
+                2 => [v[0] as usize, v[1] as usize],
+                4 => [v[1] as usize, v[2] as usize],
+                _ => {
+                    return Err(Error::format(
+                        "case.json",
+                        format!("'{key}' has {} entries", v.len()),
+                    ));
+                }
+            })
+        }
+    }
+}
+
+fn conv_options(attrs: &Value) -> Result<ops::Conv2dOptions> {
+    Ok(ops::Conv2dOptions {
+        strides: spatial(attrs, "strides", 1)?,
+        padding: padding(attrs)?,
+        dilations: spatial(attrs, "dilations", 1)?,
+    })
+}
+
+fn pool_options(attrs: &Value) -> Result<ops::PoolOptions> {
+    Ok(ops::PoolOptions {
+        ksize: spatial(attrs, "ksize", 1)?,
+        strides: spatial(attrs, "strides", 1)?,
+        padding: padding(attrs)?,
+    })
+}
+
 /// Runs op `op` with TensorFlow's attributes on named inputs (in the case's order).
 pub fn run_op(op: &str, attrs: &Value, inputs: &[(String, Tensor)]) -> Result<Tensor> {
     let x = |i: usize| -> Result<&Tensor> {
@@ -300,7 +348,7 @@ pub fn run_op(op: &str, attrs: &Value, inputs: &[(String, Tensor)]) -> Result<Te
             x(1)?,
             attrs.get("batch_dims").and_then(Value::as_i64).unwrap_or(0),
         ),
-        "embedding_lookup" => ops::gather(x(0)?, x(1)?, 0, 0),
+        "embedding_lookup" => ops::embedding_lookup(x(0)?, x(1)?),
         "unsorted_segment_sum" => {
             ops::unsorted_segment_sum(x(0)?, x(1)?, attr_i64(attrs, "num_segments")? as usize)
         }
@@ -317,6 +365,16 @@ pub fn run_op(op: &str, attrs: &Value, inputs: &[(String, Tensor)]) -> Result<Te
             };
             ops::resize(x(0)?, [size[0] as usize, size[1] as usize], method)
         }
+        "conv2d" => ops::conv2d(x(0)?, x(1)?, conv_options(attrs)?),
+        "max_pool2d" => ops::max_pool2d(x(0)?, pool_options(attrs)?),
+        "avg_pool2d" => ops::avg_pool2d(x(0)?, pool_options(attrs)?),
+        "softmax_cross_entropy_with_logits" => {
+            ops::softmax_cross_entropy_with_logits(x(0)?, x(1)?, -1)
+        }
+        "sparse_softmax_cross_entropy_with_logits" => {
+            ops::sparse_softmax_cross_entropy_with_logits(x(0)?, x(1)?)
+        }
+        "sigmoid_cross_entropy_with_logits" => ops::sigmoid_cross_entropy_with_logits(x(0)?, x(1)?),
         other => Err(Error::invalid(
             "conformance",
             format!("op '{other}' is not mapped to wgflow"),

@@ -9,6 +9,7 @@
 //! Ops that are compositions of other ops (softmax cross-entropy, `stack`, `l2_normalize`,
 //! ...) are plain functions calling `apply` through the primitives.
 
+pub mod conv;
 pub mod creation;
 pub mod elementwise;
 pub mod gather;
@@ -16,8 +17,10 @@ pub mod image;
 pub mod linalg;
 pub mod movement;
 pub mod nn;
+pub mod pool;
 pub mod reduce;
 
+pub use conv::{Conv2dOptions, Padding};
 pub use creation::*;
 pub use elementwise::*;
 pub use gather::GatherOp;
@@ -25,6 +28,7 @@ pub use image::*;
 pub use linalg::*;
 pub use movement::*;
 pub use nn::*;
+pub use pool::PoolOptions;
 pub use reduce::*;
 
 use crate::device::{Device, current_device};

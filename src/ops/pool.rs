@@ -1,0 +1,214 @@
+//! 2-D max and average pooling (NHWC) and their gradients, as reduce kernels over a window
+//! space: the forward reduces `[n, oy, ox, c, ky, kx]` over the window; the gradients reduce,
+//! for each input pixel, over the few windows that contain it (a gather formulation: no
+//! atomics, deterministic on every backend).
+
+use super::conv::{Padding, out_size};
+use super::{Buf, Lowering, Meta};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::kernel::ir::{E, ExprBuilder, Kernel, ReduceKernel, ReduceOp};
+use crate::shape::fmt_shape;
+
+/// Window size, strides and padding of a pooling op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PoolOptions {
+    pub ksize: [usize; 2],
+    pub strides: [usize; 2],
+    pub padding: Padding,
+}
+
+impl PoolOptions {
+    pub fn new(ksize: usize, strides: usize, padding: Padding) -> Self {
+        PoolOptions {
+            ksize: [ksize; 2],
+            strides: [strides; 2],
+            padding,
+        }
+    }
+}
+
+/// Sizes of a pooling op over an NHWC input.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PoolGeometry {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub o: PoolOptions,
+}
+
+impl PoolGeometry {
+    pub fn new(op: &str, input: &[usize], o: PoolOptions) -> Result<Self> {
+        if input.len() != 4 {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "expects [batch, height, width, channels], got {}",
+                    fmt_shape(input)
+                ),
+            ));
+        }
+        if o.ksize.contains(&0) {
+            return Err(Error::invalid(op, "ksize must be positive"));
+        }
+        let (oh, pad_top) = out_size(op, input[1], o.ksize[0], o.strides[0], 1, o.padding, 0)?;
+        let (ow, pad_left) = out_size(op, input[2], o.ksize[1], o.strides[1], 1, o.padding, 1)?;
+        Ok(PoolGeometry {
+            n: input[0],
+            h: input[1],
+            w: input[2],
+            c: input[3],
+            oh,
+            ow,
+            pad_top,
+            pad_left,
+            o,
+        })
+    }
+    pub fn output(&self) -> Vec<usize> {
+        vec![self.n, self.oh, self.ow, self.c]
+    }
+}
+
+/// Top-left input position of window `(oy, ox)` along one axis.
+fn start(b: &ExprBuilder, o: &E, stride: usize, pad: usize) -> E {
+    o * &b.lit_i(stride as i64) - b.lit_i(pad as i64)
+}
+
+/// Number of in-image positions of a window starting at `s` of size `k` in `[0, n)`.
+fn valid_count(b: &ExprBuilder, s: &E, k: usize, n: usize) -> E {
+    let hi = (s + &b.lit_i(k as i64)).min(&b.lit_i(n as i64));
+    hi - s.max(&b.lit_i(0))
+}
+
+/// The forward: max (padding reads -inf) or average over the valid positions.
+pub(crate) fn lower_pool(g: &PoolGeometry, max: bool) -> Lowering {
+    let [kh, kw] = g.o.ksize;
+    let b = ExprBuilder::new(&[DType::F32]);
+    let (n, oy, ox, c, ky, kx) = (
+        b.coord(0),
+        b.coord(1),
+        b.coord(2),
+        b.coord(3),
+        b.coord(4),
+        b.coord(5),
+    );
+    let y = start(&b, &oy, g.o.strides[0], g.pad_top) + &ky;
+    let x = start(&b, &ox, g.o.strides[1], g.pad_left) + &kx;
+    let ok = y
+        .ge(&b.lit_i(0))
+        .and(&y.lt(&b.lit_i(g.h as i64)))
+        .and(&x.ge(&b.lit_i(0)))
+        .and(&x.lt(&b.lit_i(g.w as i64)));
+    let idx =
+        ((&n * &b.lit_i(g.h as i64) + &y) * b.lit_i(g.w as i64) + &x) * b.lit_i(g.c as i64) + &c;
+    let v = b.load_at(0, &idx);
+    let v = ok.select(&v, &b.lit(if max { f32::NEG_INFINITY } else { 0.0 }));
+    let prologue = b.finish(&[&v]);
+    let epilogue = (!max).then(|| {
+        let e = ExprBuilder::new(&[DType::F32]);
+        let acc = e.acc(DType::F32);
+        let sy = start(&e, &e.coord(1), g.o.strides[0], g.pad_top);
+        let sx = start(&e, &e.coord(2), g.o.strides[1], g.pad_left);
+        let count = valid_count(&e, &sy, kh, g.h) * valid_count(&e, &sx, kw, g.w);
+        let out = acc / count.cast(DType::F32);
+        e.finish(&[&out])
+    });
+    let k = ReduceKernel {
+        space: vec![g.n, g.oh, g.ow, g.c, kh, kw],
+        axes: vec![4, 5],
+        op: if max { ReduceOp::Max } else { ReduceOp::Sum },
+        inputs: vec![DType::F32],
+        prologue,
+        epilogue,
+    };
+    Lowering::single(Kernel::Reduce(k), 1, 1)
+}
+
+/// Windows that may contain an input pixel, per axis: `ceil(k / stride)`.
+fn candidates(k: usize, s: usize) -> usize {
+    k.div_ceil(s)
+}
+
+/// For input pixel coordinate `i` and candidate `j`, the window `o = floor((i + pad) / s) - j`
+/// and the offset of `i` inside it; valid when `0 <= o < out` and the offset is below `k`.
+fn window(b: &ExprBuilder, i: &E, j: &E, s: usize, pad: usize, k: usize, out: usize) -> (E, E, E) {
+    let o = (i + &b.lit_i(pad as i64)) / b.lit_i(s as i64) - j;
+    let off = i + &b.lit_i(pad as i64) - &o * &b.lit_i(s as i64);
+    let ok = o
+        .ge(&b.lit_i(0))
+        .and(&o.lt(&b.lit_i(out as i64)))
+        .and(&off.lt(&b.lit_i(k as i64)));
+    (o, off, ok)
+}
+
+/// The gradients. Max: each window's gradient goes to its first maximum (found by an
+/// arg-max pass into a temporary); average: each window spreads its gradient evenly over
+/// its valid positions.
+pub(crate) fn lower_pool_grad(g: &PoolGeometry, max: bool) -> Lowering {
+    let [kh, kw] = g.o.ksize;
+    let [sh, sw] = g.o.strides;
+    let mut low = Lowering::default();
+    // Inputs: max: 0 = orig input, 1 = orig output (unused), 2 = grad; avg: 0 = grad.
+    let grad_in = if max { 2 } else { 0 };
+    let mut dtypes = vec![DType::F32; if max { 3 } else { 1 }];
+    let arg = if max {
+        let t = low.temp(Meta::new(g.output(), DType::I32));
+        let mut fwd = lower_pool(g, true).calls.remove(0).kernel;
+        if let Kernel::Reduce(k) = &mut fwd {
+            k.op = ReduceOp::ArgMax;
+        }
+        low.call(fwd, vec![Buf::In(0)], vec![t]);
+        dtypes.push(DType::I32);
+        Some(t)
+    } else {
+        None
+    };
+    let b = ExprBuilder::new(&dtypes);
+    let (n, iy, ix, c, jy, jx) = (
+        b.coord(0),
+        b.coord(1),
+        b.coord(2),
+        b.coord(3),
+        b.coord(4),
+        b.coord(5),
+    );
+    let (oy, offy, oky) = window(&b, &iy, &jy, sh, g.pad_top, kh, g.oh);
+    let (ox, offx, okx) = window(&b, &ix, &jx, sw, g.pad_left, kw, g.ow);
+    let ok = oky.and(&okx);
+    let oidx = ((&n * &b.lit_i(g.oh as i64) + &oy) * b.lit_i(g.ow as i64) + &ox)
+        * b.lit_i(g.c as i64)
+        + &c;
+    let dy = b.load_at(grad_in, &oidx);
+    let v = if max {
+        // Padding shifts window positions: the arg-max counts from the window's corner.
+        let here = &offy * &b.lit_i(kw as i64) + &offx;
+        let best = b.load_at(3, &oidx);
+        ok.and(&best.eq(&here)).select(&dy, &b.lit(0.0f32))
+    } else {
+        let sy = start(&b, &oy, sh, g.pad_top);
+        let sx = start(&b, &ox, sw, g.pad_left);
+        let count = valid_count(&b, &sy, kh, g.h) * valid_count(&b, &sx, kw, g.w);
+        ok.select(
+            &(&dy / &count.max(&b.lit_i(1)).cast(DType::F32)),
+            &b.lit(0.0f32),
+        )
+    };
+    let k = ReduceKernel {
+        space: vec![g.n, g.h, g.w, g.c, candidates(kh, sh), candidates(kw, sw)],
+        axes: vec![4, 5],
+        op: ReduceOp::Sum,
+        inputs: dtypes,
+        prologue: b.finish(&[&v]),
+        epilogue: None,
+    };
+    let mut ins: Vec<Buf> = (0..if max { 3 } else { 1 }).map(Buf::In).collect();
+    ins.extend(arg);
+    low.call(Kernel::Reduce(k), ins, vec![Buf::Out(0)]);
+    low
+}
