@@ -1,5 +1,6 @@
 //! Criterion benches of the core engine on every device: W1 matmul, the W2 chain run
-//! eagerly, a 1M-element reduce_sum, and the dispatch overhead of 1,000 tiny adds. Each
+//! eagerly, a 1M-element reduce_sum, the W4 convolution shapes, and the dispatch overhead
+//! of 1,000 tiny adds. Each
 //! iteration waits for its result (`Device::synchronize`), as the peers' rules require.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -99,5 +100,48 @@ fn dispatch_overhead(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, matmul, elementwise, reduce, dispatch_overhead);
+/// The W4 CNN's convolutions (batch 64, 28x28x1 input): forward of both layers and the
+/// second layer's two backprops, as a training step runs them.
+fn conv2d_w4(c: &mut Criterion) {
+    use wgflow::ops::{Conv2dOptions, Padding};
+    let mut g = c.benchmark_group("W4_conv2d");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    let o = Conv2dOptions::new(1, Padding::Valid);
+    for dev in devices() {
+        with_device(&dev, || {
+            let x1 = ops::random_uniform([64, 28, 28, 1], 0.0, 1.0, 1).unwrap();
+            let f1 = ops::random_normal([3, 3, 1, 32], 0.0, 0.1, 2).unwrap();
+            let x2 = ops::random_uniform([64, 13, 13, 32], 0.0, 1.0, 3).unwrap();
+            let f2 = ops::random_normal([3, 3, 32, 64], 0.0, 0.1, 4).unwrap();
+            let dy2 = ops::random_normal([64, 11, 11, 64], 0.0, 1.0, 5).unwrap();
+            let run = |f: &dyn Fn() -> wgflow::Result<Tensor>| {
+                let y = f().unwrap();
+                dev.synchronize().unwrap();
+                y
+            };
+            g.bench_function(BenchmarkId::new("conv1_forward", tag(&dev)), |b| {
+                b.iter(|| run(&|| ops::conv2d(&x1, &f1, o)))
+            });
+            g.bench_function(BenchmarkId::new("conv2_forward", tag(&dev)), |b| {
+                b.iter(|| run(&|| ops::conv2d(&x2, &f2, o)))
+            });
+            g.bench_function(BenchmarkId::new("conv2_backprop_input", tag(&dev)), |b| {
+                b.iter(|| run(&|| ops::conv2d_backprop_input(&[64, 13, 13, 32], &f2, &dy2, o)))
+            });
+            g.bench_function(BenchmarkId::new("conv2_backprop_filter", tag(&dev)), |b| {
+                b.iter(|| run(&|| ops::conv2d_backprop_filter(&x2, &[3, 3, 32, 64], &dy2, o)))
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    matmul,
+    elementwise,
+    reduce,
+    dispatch_overhead,
+    conv2d_w4
+);
 criterion_main!(benches);

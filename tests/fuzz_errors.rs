@@ -37,7 +37,22 @@ fn tensor(shape: &[usize], dt: DType, seed: u64) -> Tensor {
 
 /// Runs op number `which` on the inputs; the result may be an error, never a panic.
 fn call(which: u8, a: &Tensor, b: &Tensor, c: &Tensor, axis: i64) -> wgflow::Result<Tensor> {
-    match which % 24 {
+    let us = |v: &[usize]| v.iter().map(|&d| d % 4).collect::<Vec<usize>>();
+    let shape_b: Vec<usize> = us(b.shape());
+    let conv = ops::Conv2dOptions::new(
+        1 + (axis.unsigned_abs() as usize % 2),
+        if axis % 2 == 0 {
+            ops::Padding::Same
+        } else {
+            ops::Padding::Valid
+        },
+    );
+    let pool = ops::PoolOptions::new(
+        1 + axis.unsigned_abs() as usize % 3,
+        1 + (axis.unsigned_abs() as usize % 2),
+        conv.padding,
+    );
+    match which % 50 {
         0 => ops::add(a, b),
         1 => ops::floor_mod(a, b),
         2 => ops::pow(a, b),
@@ -61,16 +76,62 @@ fn call(which: u8, a: &Tensor, b: &Tensor, c: &Tensor, axis: i64) -> wgflow::Res
         20 => ops::equal(a, b),
         21 => ops::squared_difference(a, b),
         22 => ops::sign(a),
-        _ => ops::reduce_mean(a, axis, true),
+        23 => ops::reduce_mean(a, axis, true),
+        24 => ops::reshape(
+            a,
+            &b.shape().iter().map(|&d| d as i64 - 1).collect::<Vec<_>>(),
+        ),
+        25 => ops::transpose(a, &shape_b),
+        26 => ops::broadcast_to(a, b.shape()),
+        27 => ops::concat(&[a, b, c], axis),
+        28 => ops::stack(&[a, b], axis),
+        29 => ops::slice(a, &[axis, 0], &[1, -1]),
+        30 => ops::strided_slice(
+            a,
+            &[Some(axis), None],
+            &[None, Some(-axis)],
+            &[1 + axis % 2, -1],
+        ),
+        31 => ops::pad(
+            a,
+            &[[1, 0], [0, 2]],
+            if axis > 0 {
+                ops::PadMode::Reflect
+            } else {
+                ops::PadMode::Symmetric
+            },
+        ),
+        32 => ops::tile(a, &shape_b),
+        33 => ops::reverse(a, &[axis]),
+        34 => ops::gather(a, b, axis, 0),
+        35 => ops::gather_nd(a, b, 0),
+        36 => ops::scatter_nd(a, b, &shape_b),
+        37 => ops::unsorted_segment_sum(a, b, axis.unsigned_abs() as usize),
+        38 => ops::one_hot(a, axis.unsigned_abs() as usize, 1.0, 0.0, axis),
+        39 => ops::split(a, &shape_b, axis).map(|v| v.into_iter().next().unwrap_or(c.clone())),
+        40 => ops::resize(
+            a,
+            [shape_b.first().copied().unwrap_or(1), 2],
+            ops::ResizeMethod::Bilinear,
+        ),
+        41 => ops::rot90(a, axis),
+        42 => ops::conv2d(a, b, conv),
+        43 => ops::conv2d_backprop_input(c.shape(), a, b, conv),
+        44 => ops::conv2d_backprop_filter(a, c.shape(), b, conv),
+        45 => ops::max_pool2d(a, pool),
+        46 => ops::avg_pool2d_grad(b.shape(), a, pool),
+        47 => ops::sparse_softmax_cross_entropy_with_logits(a, b),
+        48 => ops::dropout(a, axis as f32 / 5.0, 1, None),
+        _ => ops::squeeze(a, &[axis]),
     }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(160))]
+    #![proptest_config(ProptestConfig::with_cases(400))]
     #[test]
     fn random_calls_never_panic(
         which in any::<u8>(),
-        sa in proptest::collection::vec(0usize..5, 0..4),
+        sa in proptest::collection::vec(0usize..5, 0..5),
         sb in proptest::collection::vec(0usize..5, 0..4),
         sc in proptest::collection::vec(0usize..3, 0..3),
         da in any::<u8>(), db in any::<u8>(), dc in any::<u8>(),

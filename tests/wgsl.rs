@@ -5,8 +5,9 @@
 use wgflow::DType;
 use wgflow::kernel::Kernel;
 use wgflow::ops::{
-    BinaryOp, CreateOp, Distribution, ElementwiseOp, LinalgOp, Meta, Op, ReduceKind, ReductionOp,
-    UnaryOp,
+    BinaryOp, Conv2dOptions, CreateOp, Distribution, ElementwiseOp, GatherOp, ImageOp, LinalgOp,
+    Meta, MovementOp, NnOp, Op, PadMode, Padding, PoolOptions, ReduceKind, ReductionOp,
+    ResizeMethod, UnaryOp,
 };
 use wgflow::{Axes, Scalar};
 
@@ -293,6 +294,200 @@ fn catalog() -> Vec<(String, Kernel)> {
             ),
         );
     }
+    let mv = |op: MovementOp| Op::Movement(op);
+    add(
+        "transpose".into(),
+        kernels(
+            mv(MovementOp::Transpose {
+                perm: vec![2, 0, 1],
+            }),
+            &[m(&[3, 4, 5], DType::F32)],
+        ),
+    );
+    add(
+        "broadcast_to".into(),
+        kernels(
+            mv(MovementOp::BroadcastTo {
+                shape: vec![4, 3, 5],
+            }),
+            &[m(&[3, 1], DType::Bool)],
+        ),
+    );
+    add(
+        "concat".into(),
+        kernels(
+            mv(MovementOp::Concat { axis: 1 }),
+            &[m(&[3, 2, 4], DType::I32), m(&[3, 5, 4], DType::I32)],
+        ),
+    );
+    let window = MovementOp::Window {
+        begin: vec![6, 1, 0],
+        stride: vec![-2, 1, 3],
+        size: vec![4, 3, 3],
+    };
+    add(
+        "window".into(),
+        kernels(mv(window), &[m(&[7, 6, 8], DType::F32)]),
+    );
+    for mode in [PadMode::Constant(0.5), PadMode::Reflect, PadMode::Symmetric] {
+        add(
+            format!("pad {mode:?}"),
+            kernels(
+                mv(MovementOp::Pad {
+                    paddings: vec![[1, 2], [2, 1]],
+                    mode,
+                }),
+                &[m(&[4, 5], DType::F32)],
+            ),
+        );
+    }
+    add(
+        "tile".into(),
+        kernels(
+            mv(MovementOp::Tile {
+                multiples: vec![2, 3],
+            }),
+            &[m(&[3, 4], DType::U32)],
+        ),
+    );
+    add(
+        "reverse".into(),
+        kernels(
+            mv(MovementOp::Reverse { axes: vec![0, 2] }),
+            &[m(&[3, 4, 5], DType::F32)],
+        ),
+    );
+    let gt = |op: GatherOp| mv(MovementOp::Gather(op));
+    add(
+        "gather".into(),
+        kernels(
+            gt(GatherOp::Gather {
+                axis: 1,
+                batch_dims: 1,
+            }),
+            &[m(&[4, 3, 2], DType::F32), m(&[4, 5], DType::I32)],
+        ),
+    );
+    add(
+        "gather_nd".into(),
+        kernels(
+            gt(GatherOp::GatherNd { batch_dims: 0 }),
+            &[m(&[4, 5, 3], DType::F32), m(&[6, 2], DType::U32)],
+        ),
+    );
+    for dt in [DType::F32, DType::I32, DType::U32] {
+        add(
+            format!("scatter_nd {dt}"),
+            kernels(
+                gt(GatherOp::ScatterNd { shape: vec![5, 3] }),
+                &[m(&[4, 1], DType::I32), m(&[4, 3], dt)],
+            ),
+        );
+    }
+    let seg = GatherOp::UnsortedSegmentSum { num_segments: 5 };
+    add(
+        "segment_sum".into(),
+        kernels(gt(seg), &[m(&[9, 3], DType::F32), m(&[9], DType::I32)]),
+    );
+    add(
+        "one_hot".into(),
+        kernels(
+            gt(GatherOp::OneHot {
+                depth: 7,
+                on: 1.0,
+                off: 0.0,
+                axis: -1,
+            }),
+            &[m(&[4, 3], DType::I32)],
+        ),
+    );
+    for method in [ResizeMethod::Bilinear, ResizeMethod::Nearest] {
+        add(
+            format!("resize {method:?}"),
+            kernels(
+                Op::Image(ImageOp::Resize {
+                    size: [13, 9],
+                    method,
+                }),
+                &[m(&[2, 6, 5, 3], DType::F32)],
+            ),
+        );
+    }
+    let (x, f) = ([2usize, 11, 9, 3], [3usize, 3, 3, 5]);
+    for (s, pad, d) in [
+        (1, Padding::Same, 1),
+        (2, Padding::Valid, 1),
+        (1, Padding::Same, 2),
+    ] {
+        let o = Conv2dOptions::new(s, pad).dilations(d);
+        add(
+            format!("conv2d {s} {pad:?} {d}"),
+            kernels(
+                Op::Nn(NnOp::Conv2D(o)),
+                &[m(&x, DType::F32), m(&f, DType::F32)],
+            ),
+        );
+    }
+    let o = Conv2dOptions::new(1, Padding::Same);
+    let bi = NnOp::Conv2DBackpropInput {
+        input_shape: x.to_vec(),
+        options: o,
+    };
+    add(
+        "conv2d backprop input".into(),
+        kernels(
+            Op::Nn(bi),
+            &[m(&f, DType::F32), m(&[2, 11, 9, 5], DType::F32)],
+        ),
+    );
+    let bf = NnOp::Conv2DBackpropFilter {
+        filter_shape: f.to_vec(),
+        options: o,
+    };
+    add(
+        "conv2d backprop filter".into(),
+        kernels(
+            Op::Nn(bf),
+            &[m(&x, DType::F32), m(&[2, 11, 9, 5], DType::F32)],
+        ),
+    );
+    for pad in [Padding::Same, Padding::Valid] {
+        let po = PoolOptions::new(3, 2, pad);
+        let x = [2usize, 9, 10, 3];
+        let out = if pad == Padding::Same {
+            [2usize, 5, 5, 3]
+        } else {
+            [2, 4, 4, 3]
+        };
+        add(
+            format!("max_pool {pad:?}"),
+            kernels(Op::Nn(NnOp::MaxPool(po)), &[m(&x, DType::F32)]),
+        );
+        add(
+            format!("avg_pool {pad:?}"),
+            kernels(Op::Nn(NnOp::AvgPool(po)), &[m(&x, DType::F32)]),
+        );
+        let mg = &[m(&x, DType::F32), m(&out, DType::F32), m(&out, DType::F32)];
+        add(
+            format!("max_pool_grad {pad:?}"),
+            kernels(Op::Nn(NnOp::MaxPoolGrad(po)), mg),
+        );
+        let ag = NnOp::AvgPoolGrad {
+            input_shape: x.to_vec(),
+            options: po,
+        };
+        add(
+            format!("avg_pool_grad {pad:?}"),
+            kernels(Op::Nn(ag), &[m(&out, DType::F32)]),
+        );
+    }
+    add(
+        "sigmoid_ce".into(),
+        kernels(
+            Op::Nn(NnOp::SigmoidCrossEntropyWithLogits),
+            &[m(&[5, 4], DType::F32), m(&[5, 4], DType::F32)],
+        ),
+    );
     add(
         "fill".into(),
         kernels(
@@ -342,7 +537,7 @@ fn catalog() -> Vec<(String, Kernel)> {
 #[test]
 fn every_generated_kernel_validates_for_both_profiles() {
     let cat = catalog();
-    assert!(cat.len() > 150, "the catalog covers every family");
+    assert!(cat.len() > 200, "the catalog covers every family");
     for (name, k) in &cat {
         for software in [false, true] {
             let src = wgflow::kernel_wgsl(k, software).unwrap();

@@ -286,6 +286,19 @@ impl E {
     }
     pub fn binary(&self, f: BinaryFn, other: &E) -> E {
         debug_assert_eq!(self.dtype, other.dtype, "{f:?} on mixed dtypes");
+        // Identities with a literal right operand (index arithmetic is full of them): x * 1,
+        // x / 1, x + 0, x - 0 are x.
+        let lit = match self.b.borrow().nodes[other.id as usize] {
+            Node::Lit(s) => Some(s.to_f64()),
+            _ => None,
+        };
+        match (f, lit) {
+            (BinaryFn::Mul | BinaryFn::Div, Some(1.0)) => return self.clone(),
+            (BinaryFn::Add | BinaryFn::Sub, Some(0.0)) if self.dtype != DType::F32 => {
+                return self.clone();
+            }
+            _ => {}
+        }
         let dt = if f.is_comparison() {
             DType::Bool
         } else {
@@ -521,7 +534,7 @@ pub struct ReduceKernel {
     pub epilogue: Option<Expr>,
 }
 
-/// One matmul operand: a strided matrix or an expression over `[batch.., row, col]`.
+/// One matmul operand: a strided matrix, or an expression (implicit GEMM).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Operand {
     Strided {
@@ -531,7 +544,14 @@ pub enum Operand {
         row: i64,
         col: i64,
     },
-    Expr(Expr),
+    /// An expression over the coordinates `[batch.., row digits.., column digits..]`: the
+    /// row and column indices split into mixed-radix digits (`rows`, `cols`, most significant
+    /// first), so a convolution reads `(n, y, x)` and `(ky, kx, c)` without dividing.
+    Expr {
+        expr: Expr,
+        rows: Vec<usize>,
+        cols: Vec<usize>,
+    },
 }
 
 /// `out[b, m, n] = sum_k a[b, m, k] * b[b, k, n]`, f32, with an optional epilogue.

@@ -166,23 +166,6 @@ impl Geometry {
     }
 }
 
-/// Splits an i32 coordinate into mixed-radix digits (most significant first).
-fn digits(b: &ExprBuilder, x: &E, radix: &[usize]) -> Vec<E> {
-    let mut out = Vec::with_capacity(radix.len());
-    let mut div = 1i64;
-    for (i, &r) in radix.iter().enumerate().rev() {
-        let q = if div == 1 {
-            x.clone()
-        } else {
-            x / &b.lit_i(div)
-        };
-        out.push(if i == 0 { q } else { q.rem(&b.lit_i(r as i64)) });
-        div *= r as i64;
-    }
-    out.reverse();
-    out
-}
-
 /// `x[n, y, x, c]` of an NHWC input where in range, else 0.
 fn padded_load(b: &ExprBuilder, input: usize, g: &Geometry, n: &E, y: &E, x: &E, c: &E) -> E {
     let ok = y
@@ -193,6 +176,22 @@ fn padded_load(b: &ExprBuilder, input: usize, g: &Geometry, n: &E, y: &E, x: &E,
     let idx = ((n * &b.lit_i(g.h as i64) + y) * b.lit_i(g.w as i64) + x) * b.lit_i(g.ci as i64) + c;
     let v = b.load_at(input, &idx);
     ok.select(&v, &b.lit(0.0f32))
+}
+
+/// The coordinates of an operand expression: three row digits, then three column digits.
+fn coords(b: &ExprBuilder) -> ([E; 3], [E; 3]) {
+    (
+        [b.coord(0), b.coord(1), b.coord(2)],
+        [b.coord(3), b.coord(4), b.coord(5)],
+    )
+}
+
+fn expr_operand(b: ExprBuilder, v: &E, rows: [usize; 3], cols: [usize; 3]) -> Operand {
+    Operand::Expr {
+        expr: b.finish(&[v]),
+        rows: rows.to_vec(),
+        cols: cols.to_vec(),
+    }
 }
 
 fn gemm(m: usize, n: usize, k: usize, a: Operand, b: Operand) -> Lowering {
@@ -212,19 +211,19 @@ fn gemm(m: usize, n: usize, k: usize, a: Operand, b: Operand) -> Lowering {
     )
 }
 
+fn lit(b: &ExprBuilder, v: usize) -> E {
+    b.lit_i(v as i64)
+}
+
 /// conv2d: rows (n, oy, ox), reduction (ky, kx, ci), columns co.
 pub(crate) fn lower_conv2d(g: &Geometry) -> Lowering {
     let b = ExprBuilder::new(&[DType::F32, DType::F32]);
-    let (row, col) = (b.coord(0), b.coord(1));
-    let r = digits(&b, &row, &[g.n, g.oh, g.ow]);
-    let k = digits(&b, &col, &[g.kh, g.kw, g.ci]);
+    let ([n, oy, ox], [ky, kx, ci]) = coords(&b);
     let (s, d) = (g.o.strides, g.o.dilations);
-    let y =
-        &r[1] * &b.lit_i(s[0] as i64) + &k[0] * &b.lit_i(d[0] as i64) - b.lit_i(g.pad_top as i64);
-    let x =
-        &r[2] * &b.lit_i(s[1] as i64) + &k[1] * &b.lit_i(d[1] as i64) - b.lit_i(g.pad_left as i64);
-    let v = padded_load(&b, 0, g, &r[0], &y, &x, &k[2]);
-    let a = Operand::Expr(b.finish(&[&v]));
+    let y = &oy * &lit(&b, s[0]) + &ky * &lit(&b, d[0]) - lit(&b, g.pad_top);
+    let x = &ox * &lit(&b, s[1]) + &kx * &lit(&b, d[1]) - lit(&b, g.pad_left);
+    let v = padded_load(&b, 0, g, &n, &y, &x, &ci);
+    let a = expr_operand(b, &v, [g.n, g.oh, g.ow], [g.kh, g.kw, g.ci]);
     let f = Operand::Strided {
         input: 1,
         offset: 0,
@@ -241,35 +240,36 @@ pub(crate) fn lower_conv2d(g: &Geometry) -> Lowering {
 pub(crate) fn lower_backprop_input(g: &Geometry) -> Lowering {
     // Inputs: 0 = filter, 1 = dy.
     let b = ExprBuilder::new(&[DType::F32, DType::F32]);
-    let (row, col) = (b.coord(0), b.coord(1));
-    let r = digits(&b, &row, &[g.n, g.h, g.w]);
-    let k = digits(&b, &col, &[g.kh, g.kw, g.co]);
+    let ([n, iy, ix], [ky, kx, co]) = coords(&b);
     let (s, d) = (g.o.strides, g.o.dilations);
-    let ty = &r[1] + &b.lit_i(g.pad_top as i64) - &k[0] * &b.lit_i(d[0] as i64);
-    let tx = &r[2] + &b.lit_i(g.pad_left as i64) - &k[1] * &b.lit_i(d[1] as i64);
-    let (oy, ox) = (&ty / &b.lit_i(s[0] as i64), &tx / &b.lit_i(s[1] as i64));
+    let ty = &iy + &lit(&b, g.pad_top) - &ky * &lit(&b, d[0]);
+    let tx = &ix + &lit(&b, g.pad_left) - &kx * &lit(&b, d[1]);
+    let (oy, ox) = (&ty / &lit(&b, s[0]), &tx / &lit(&b, s[1]));
     let zero = b.lit_i(0);
-    let ok = ty
+    let mut ok = ty
         .ge(&zero)
         .and(&tx.ge(&zero))
-        .and(&ty.rem(&b.lit_i(s[0] as i64)).eq(&zero))
-        .and(&tx.rem(&b.lit_i(s[1] as i64)).eq(&zero))
-        .and(&oy.lt(&b.lit_i(g.oh as i64)))
-        .and(&ox.lt(&b.lit_i(g.ow as i64)));
-    let idx = ((&r[0] * &b.lit_i(g.oh as i64) + &oy) * b.lit_i(g.ow as i64) + &ox)
-        * b.lit_i(g.co as i64)
-        + &k[2];
+        .and(&oy.lt(&lit(&b, g.oh)))
+        .and(&ox.lt(&lit(&b, g.ow)));
+    // Only strided convolutions skip input pixels.
+    for (t, stride) in [(&ty, s[0]), (&tx, s[1])] {
+        if stride > 1 {
+            ok = ok.and(&t.rem(&lit(&b, stride)).eq(&zero));
+        }
+    }
+    let idx = ((&n * &lit(&b, g.oh) + &oy) * lit(&b, g.ow) + &ox) * lit(&b, g.co) + &co;
     let v = ok.select(&b.load_at(1, &idx), &b.lit(0.0f32));
-    let a = Operand::Expr(b.finish(&[&v]));
-    // filter[ky, kx, ci, co] at reduction index (ky, kx, co) and column ci.
+    let a = expr_operand(b, &v, [g.n, g.h, g.w], [g.kh, g.kw, g.co]);
+    // filter[ky, kx, ci, co] at reduction digits (ky, kx, co) and column ci.
     let fb = ExprBuilder::new(&[DType::F32, DType::F32]);
-    let (kr, ci) = (fb.coord(0), fb.coord(1));
-    let kd = digits(&fb, &kr, &[g.kh, g.kw, g.co]);
-    let fidx = ((&kd[0] * &fb.lit_i(g.kw as i64) + &kd[1]) * fb.lit_i(g.ci as i64) + ci)
-        * fb.lit_i(g.co as i64)
-        + &kd[2];
+    let (ky, kx, co, ci) = (fb.coord(0), fb.coord(1), fb.coord(2), fb.coord(3));
+    let fidx = ((&ky * &lit(&fb, g.kw) + &kx) * lit(&fb, g.ci) + ci) * lit(&fb, g.co) + co;
     let fv = fb.load_at(0, &fidx);
-    let f = Operand::Expr(fb.finish(&[&fv]));
+    let f = Operand::Expr {
+        expr: fb.finish(&[&fv]),
+        rows: vec![g.kh, g.kw, g.co],
+        cols: vec![g.ci],
+    };
     gemm(g.n * g.h * g.w, g.ci, g.kh * g.kw * g.co, a, f)
 }
 
@@ -277,16 +277,12 @@ pub(crate) fn lower_backprop_input(g: &Geometry) -> Lowering {
 pub(crate) fn lower_backprop_filter(g: &Geometry) -> Lowering {
     // Inputs: 0 = input, 1 = dy.
     let b = ExprBuilder::new(&[DType::F32, DType::F32]);
-    let (row, col) = (b.coord(0), b.coord(1));
-    let r = digits(&b, &row, &[g.kh, g.kw, g.ci]);
-    let k = digits(&b, &col, &[g.n, g.oh, g.ow]);
+    let ([ky, kx, ci], [n, oy, ox]) = coords(&b);
     let (s, d) = (g.o.strides, g.o.dilations);
-    let y =
-        &k[1] * &b.lit_i(s[0] as i64) + &r[0] * &b.lit_i(d[0] as i64) - b.lit_i(g.pad_top as i64);
-    let x =
-        &k[2] * &b.lit_i(s[1] as i64) + &r[1] * &b.lit_i(d[1] as i64) - b.lit_i(g.pad_left as i64);
-    let v = padded_load(&b, 0, g, &k[0], &y, &x, &r[2]);
-    let a = Operand::Expr(b.finish(&[&v]));
+    let y = &oy * &lit(&b, s[0]) + &ky * &lit(&b, d[0]) - lit(&b, g.pad_top);
+    let x = &ox * &lit(&b, s[1]) + &kx * &lit(&b, d[1]) - lit(&b, g.pad_left);
+    let v = padded_load(&b, 0, g, &n, &y, &x, &ci);
+    let a = expr_operand(b, &v, [g.kh, g.kw, g.ci], [g.n, g.oh, g.ow]);
     let dy = Operand::Strided {
         input: 1,
         offset: 0,

@@ -367,11 +367,18 @@ impl<'p, 'a> Eval<'p, 'a> {
                 let mut pos = start;
                 let end = start + out.len();
                 let out: &mut [i32] = cast_slice_mut(out);
+                // One division per block: the coordinate then steps once per run of `cs`.
+                let mut q = pos / cs;
+                let mut c = (q % dim as usize) as i32;
                 while pos < end {
-                    let q = pos / cs;
                     let run_end = ((q + 1) * cs).min(end);
-                    out[pos - start..run_end - start].fill((q as i32) % dim);
+                    out[pos - start..run_end - start].fill(c);
                     pos = run_end;
+                    q += 1;
+                    c += 1;
+                    if c == dim {
+                        c = 0;
+                    }
                 }
             }
             Node::Unary(f, a) => {

@@ -57,9 +57,21 @@ fn view<'a>(
                 col: *col,
             })
         }
-        Operand::Expr(e) => {
+        Operand::Expr {
+            expr: e,
+            rows: rd,
+            cols: cd,
+        } => {
+            if rd.iter().product::<usize>() != rows || cd.iter().product::<usize>() != cols {
+                return Err(Error::invalid(
+                    "matmul",
+                    "operand digits do not multiply to its size",
+                ));
+            }
+            // Rows then columns in row-major digit order is the [rows, cols] layout.
             let mut space = batch.to_vec();
-            space.extend([rows, cols]);
+            space.extend(rd);
+            space.extend(cd);
             let total: usize = space.iter().product();
             owned.resize(total, 0);
             let prep = Prepared::new(e, &space, ins)?;
@@ -76,13 +88,13 @@ fn view<'a>(
                         t += n;
                     }
                 });
-            let cs = crate::shape::strides(&space);
-            let nb = batch.len();
+            let per_batch = (rows * cols) as i64;
+            let bs = crate::shape::strides(batch);
             Ok(View {
                 data: owned,
                 offset: 0,
-                batch: cs[..nb].iter().map(|&s| s as i64).collect(),
-                row: cs[nb] as i64,
+                batch: bs.iter().map(|&s| s as i64 * per_batch).collect(),
+                row: cols as i64,
                 col: 1,
             })
         }

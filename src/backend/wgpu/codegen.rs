@@ -788,14 +788,7 @@ fn reduce(k: &ReduceKernel) -> Result<Compiled> {
 }
 
 /// Body of an operand loader (`return ...;`).
-pub(super) fn operand(
-    p: &mut Printer,
-    op: &Operand,
-    inputs: &[DType],
-    batch: &[usize],
-    rows: usize,
-    cols: usize,
-) -> String {
+pub(super) fn operand(p: &mut Printer, op: &Operand, inputs: &[DType], batch: &[usize]) -> String {
     let bcoords = unravel("bi", batch);
     match op {
         Operand::Strided {
@@ -816,17 +809,23 @@ pub(super) fn operand(
                 from_word(inputs[*input as usize], &format!("in{input}[{idx}]"))
             )
         }
-        Operand::Expr(e) => {
+        Operand::Expr {
+            expr: e,
+            rows: rd,
+            cols: cd,
+        } => {
             let mut dims = batch.to_vec();
-            dims.extend([rows, cols]);
+            dims.extend(rd);
+            dims.extend(cd);
             let nb = batch.len();
+            let (rc, cc) = (unravel("r", rd), unravel("c", cd));
             let coord = |d: usize| {
                 if d < nb {
                     bcoords[d].clone()
-                } else if d == nb {
-                    "r".to_string()
+                } else if d < nb + rd.len() {
+                    rc[d - nb].clone()
                 } else {
-                    "c".to_string()
+                    cc[d - nb - rd.len()].clone()
                 }
             };
             let sp = Space {
@@ -891,8 +890,8 @@ fn matmul(k: &MatmulKernel) -> Result<Compiled> {
         .map_or(DType::F32, |e| e.output_dtypes()[0]);
     let label = format!("matmul_{}x{}x{}_b{}", k.m, k.n, k.k, shape_label(&k.batch));
     let mut p = Printer::new();
-    let load_a = operand(&mut p, &k.a, &k.inputs, &k.batch, k.m, k.k);
-    let load_b = operand(&mut p, &k.b, &k.inputs, &k.batch, k.k, k.n);
+    let load_a = operand(&mut p, &k.a, &k.inputs, &k.batch);
+    let load_b = operand(&mut p, &k.b, &k.inputs, &k.batch);
     let store = matmul_store(&mut p, k);
     let head = bindings(
         &k.inputs,

@@ -81,7 +81,7 @@ fn batch_base(op: &Operand, batch: &[usize]) -> String {
 fn strides(op: &Operand) -> (i64, i64) {
     match op {
         Operand::Strided { row, col, .. } => (*row, *col),
-        Operand::Expr(_) => (0, 0),
+        Operand::Expr { .. } => (0, 0),
     }
 }
 
@@ -125,8 +125,8 @@ pub(crate) fn blocked(k: &MatmulKernel) -> Result<Compiled> {
     let label = format!("matmul_blocked_{m}x{n}x{kk}_b{nb}_{a_mode:?}{b_mode:?}").to_lowercase();
 
     let mut p = Printer::new();
-    let load_a = operand(&mut p, &k.a, &k.inputs, &k.batch, m, kk);
-    let load_b = operand(&mut p, &k.b, &k.inputs, &k.batch, kk, n);
+    let load_a = operand(&mut p, &k.a, &k.inputs, &k.batch);
+    let load_b = operand(&mut p, &k.b, &k.inputs, &k.batch);
     let store = matmul_store(&mut p, k);
 
     // Element types of the bindings: operands read as vec4 are bound as vec4 arrays.
