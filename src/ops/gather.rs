@@ -3,7 +3,7 @@
 //! on the GPU). Indices out of range are errors found before any kernel runs (read back from
 //! the device when they live there), as TensorFlow's CPU kernels report them.
 
-use super::movement::{gather_op, index_sum};
+use super::movement::{checked_shape, gather_op, index_sum};
 use super::{Buf, Lowering, Meta, OpDef, expect_index};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -115,7 +115,7 @@ impl OpDef for GatherOp {
                 let mut out = p.shape[..a].to_vec();
                 out.extend(&i.shape[b..]);
                 out.extend(&p.shape[a + 1..]);
-                Ok(vec![Meta::new(out, p.dtype)])
+                Ok(vec![Meta::new(checked_shape(name, out)?, p.dtype)])
             }
             GatherOp::GatherNd { batch_dims } => {
                 super::expect_inputs(name, ins, 2)?;
@@ -140,7 +140,7 @@ impl OpDef for GatherOp {
                 }
                 let mut out = i.shape[..i.rank() - 1].to_vec();
                 out.extend(&p.shape[b + k..]);
-                Ok(vec![Meta::new(out, p.dtype)])
+                Ok(vec![Meta::new(checked_shape(name, out)?, p.dtype)])
             }
             GatherOp::ScatterNd { shape } => {
                 super::expect_inputs(name, ins, 2)?;
@@ -172,7 +172,10 @@ impl OpDef for GatherOp {
                 if u.dtype == DType::Bool {
                     return Err(Error::dtype(name, "updates must be numeric"));
                 }
-                Ok(vec![Meta::new(shape.clone(), u.dtype)])
+                Ok(vec![Meta::new(
+                    checked_shape(name, shape.clone())?,
+                    u.dtype,
+                )])
             }
             GatherOp::UnsortedSegmentSum { num_segments } => {
                 super::expect_inputs(name, ins, 2)?;
@@ -193,7 +196,7 @@ impl OpDef for GatherOp {
                 }
                 let mut out = vec![*num_segments];
                 out.extend(&d.shape[s.rank()..]);
-                Ok(vec![Meta::new(out, d.dtype)])
+                Ok(vec![Meta::new(checked_shape(name, out)?, d.dtype)])
             }
             GatherOp::OneHot { depth, axis, .. } => {
                 super::expect_inputs(name, ins, 1)?;
@@ -205,7 +208,7 @@ impl OpDef for GatherOp {
                 };
                 let mut out = ins[0].shape.clone();
                 out.insert(a, *depth);
-                Ok(vec![Meta::new(out, DType::F32)])
+                Ok(vec![Meta::new(checked_shape(name, out)?, DType::F32)])
             }
         }
     }

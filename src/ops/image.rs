@@ -12,7 +12,9 @@ use crate::tensor::Tensor;
 /// Interpolation of [`resize`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ResizeMethod {
+    /// Weighted mean of the 4 nearest pixels (`'bilinear'`, no antialiasing); float32 out.
     Bilinear,
+    /// The pixel whose centre is nearest (`'nearest'`); keeps the dtype, as TensorFlow 2.
     Nearest,
 }
 
@@ -67,8 +69,9 @@ impl OpDef for ImageOp {
                 format!("expects float32 images, got {}", x.dtype),
             ));
         }
+        let out = vec![x.shape[0], size[0], size[1], x.shape[3]];
         Ok(vec![Meta::new(
-            vec![x.shape[0], size[0], size[1], x.shape[3]],
+            super::movement::checked_shape(self.name(), out)?,
             x.dtype,
         )])
     }

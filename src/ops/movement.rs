@@ -63,6 +63,15 @@ pub enum MovementOp {
 /// Resolves a reshape target with at most one -1.
 fn reshape_target(from: &[usize], shape: &[i64]) -> Result<Vec<usize>> {
     let n = num_elements(from);
+    let mismatch = || {
+        Error::shape(
+            "reshape",
+            format!(
+                "cannot reshape a tensor of {n} elements ({}) into {shape:?}",
+                fmt_shape(from)
+            ),
+        )
+    };
     let unknown: Vec<usize> = (0..shape.len()).filter(|&i| shape[i] == -1).collect();
     if unknown.len() > 1 || shape.iter().any(|&d| d < -1) {
         return Err(Error::invalid(
@@ -70,34 +79,38 @@ fn reshape_target(from: &[usize], shape: &[i64]) -> Result<Vec<usize>> {
             format!("shape {shape:?} may hold at most one -1 and no other negative size"),
         ));
     }
-    let known: usize = shape
+    let mut out = shape
         .iter()
-        .filter(|&&d| d >= 0)
-        .map(|&d| d as usize)
-        .product();
-    let mut out: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
-    if let Some(&u) = unknown.first() {
-        if known == 0 || !n.is_multiple_of(known) {
-            return Err(Error::shape(
-                "reshape",
-                format!(
-                    "cannot reshape a tensor of {n} elements ({}) into {shape:?}",
-                    fmt_shape(from)
-                ),
-            ));
-        }
-        out[u] = n / known;
-    }
-    if num_elements(&out) != n {
-        return Err(Error::shape(
-            "reshape",
-            format!(
-                "cannot reshape a tensor of {n} elements ({}) into {shape:?}",
-                fmt_shape(from)
-            ),
-        ));
+        .map(|&d| usize::try_from(d.max(0)).map_err(|_| mismatch()))
+        .collect::<Result<Vec<usize>>>()?;
+    // Checked: a huge target is a user error, not an overflow.
+    let known = (0..out.len())
+        .filter(|&i| shape[i] != -1)
+        .try_fold(1usize, |a, i| a.checked_mul(out[i]))
+        .ok_or_else(mismatch)?;
+    match unknown.first() {
+        // As TensorFlow: -1 cannot be inferred next to a 0.
+        Some(_) if known == 0 || !n.is_multiple_of(known) => return Err(mismatch()),
+        Some(&u) => out[u] = n / known,
+        None if known != n => return Err(mismatch()),
+        None => {}
     }
     Ok(out)
+}
+
+/// `shape`, or an error when its element count or a row-major stride (which empty shapes
+/// have too) would overflow: huge sizes are bad input, not a reason to panic.
+pub(crate) fn checked_shape(op: &str, shape: Vec<usize>) -> Result<Vec<usize>> {
+    let span = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d.max(1)));
+    if span.is_none_or(|s| s > i64::MAX as usize) {
+        return Err(Error::invalid(
+            op,
+            format!("output shape {} has too many elements", fmt_shape(&shape)),
+        ));
+    }
+    Ok(shape)
 }
 
 impl OpDef for MovementOp {
@@ -171,9 +184,10 @@ impl OpDef for MovementOp {
                     ));
                 }
                 for d in 0..x.rank() {
-                    let last = begin[d] as i64 + (size[d] as i64 - 1) * stride[d];
+                    // i128: a huge size or stride must fail the range check, not overflow.
+                    let last = begin[d] as i128 + (size[d] as i128 - 1) * stride[d] as i128;
                     if size[d] > 0
-                        && (begin[d] >= x.shape[d] || last < 0 || last >= x.shape[d] as i64)
+                        && (begin[d] >= x.shape[d] || last < 0 || last >= x.shape[d] as i128)
                     {
                         return Err(Error::invalid(
                             name,
@@ -214,7 +228,11 @@ impl OpDef for MovementOp {
                     }
                 }
                 (0..x.rank())
-                    .map(|d| x.shape[d] + paddings[d][0] + paddings[d][1])
+                    .map(|d| {
+                        x.shape[d]
+                            .saturating_add(paddings[d][0])
+                            .saturating_add(paddings[d][1])
+                    })
                     .collect()
             }
             MovementOp::Tile { multiples } => {
@@ -227,7 +245,9 @@ impl OpDef for MovementOp {
                         ),
                     ));
                 }
-                (0..x.rank()).map(|d| x.shape[d] * multiples[d]).collect()
+                (0..x.rank())
+                    .map(|d| x.shape[d].saturating_mul(multiples[d]))
+                    .collect()
             }
             MovementOp::Reverse { axes } => {
                 normalize_axes(name, axes, x.rank())?;
@@ -235,7 +255,7 @@ impl OpDef for MovementOp {
             }
             MovementOp::Concat { .. } | MovementOp::Gather(_) => unreachable!("handled above"),
         };
-        Ok(vec![Meta::new(shape, x.dtype)])
+        Ok(vec![Meta::new(checked_shape(name, shape)?, x.dtype)])
     }
 
     fn lower(&self, ins: &[Meta], outs: &[Meta]) -> Result<Lowering> {
@@ -252,15 +272,18 @@ impl OpDef for MovementOp {
             MovementOp::BroadcastTo { .. } => {
                 affine_map(out, dt(0), 0, broadcast_strides(&ins[0].shape, out))
             }
-            MovementOp::Window { begin, stride, .. } => {
+            MovementOp::Window {
+                begin,
+                stride,
+                size,
+            } => {
                 let is = contiguous_strides(&ins[0].shape);
                 let offset = (0..is.len()).map(|d| begin[d] as i64 * is[d]).sum();
-                affine_map(
-                    out,
-                    dt(0),
-                    offset,
-                    (0..is.len()).map(|d| stride[d] * is[d]).collect(),
-                )
+                // A stride only matters past the first element (and may be huge there).
+                let st = (0..is.len())
+                    .map(|d| if size[d] > 1 { stride[d] * is[d] } else { 0 })
+                    .collect();
+                affine_map(out, dt(0), offset, st)
             }
             MovementOp::Reverse { axes } => {
                 let x = &ins[0];
@@ -342,17 +365,17 @@ fn infer_concat(axis: i64, ins: &[Meta]) -> Result<Vec<Meta>> {
     for (i, m) in ins.iter().enumerate() {
         let same = m.rank() == first.rank()
             && (0..m.rank()).all(|d| d == a || m.shape[d] == first.shape[d]);
-        if !same || m.dtype != first.dtype {
-            return Err(Error::shape(
-                "concat",
-                format!(
-                    "input {i} is {} {} but input 0 is {} {}: all must match except along axis {axis}",
-                    m.dtype,
-                    fmt_shape(&m.shape),
-                    first.dtype,
-                    fmt_shape(&first.shape)
-                ),
-            ));
+        let what = |m: &Meta| format!("{} {}", m.dtype, fmt_shape(&m.shape));
+        let msg = format!(
+            "input {i} is {} but input 0 is {}: all must match except along axis {axis}",
+            what(m),
+            what(first)
+        );
+        if !same {
+            return Err(Error::shape("concat", msg));
+        }
+        if m.dtype != first.dtype {
+            return Err(Error::dtype("concat", msg));
         }
         shape[a] += m.shape[a];
     }
@@ -428,12 +451,8 @@ fn movement(op: MovementOp, x: &Tensor) -> Result<Tensor> {
 
 /// A new shape for the same elements (one dimension may be -1); shares the buffer.
 pub fn reshape(x: &Tensor, shape: &[i64]) -> Result<Tensor> {
-    movement(
-        MovementOp::Reshape {
-            shape: shape.to_vec(),
-        },
-        x,
-    )
+    let shape = shape.to_vec();
+    movement(MovementOp::Reshape { shape }, x)
 }
 
 /// Inserts an axis of size 1 at `axis` (negative counts from the end of the result).
@@ -471,22 +490,14 @@ pub fn squeeze(x: &Tensor, axes: &[i64]) -> Result<Tensor> {
 
 /// Permutes the axes; `perm[i]` is the input axis that becomes output axis `i`.
 pub fn transpose(x: &Tensor, perm: &[usize]) -> Result<Tensor> {
-    movement(
-        MovementOp::Transpose {
-            perm: perm.to_vec(),
-        },
-        x,
-    )
+    let perm = perm.to_vec();
+    movement(MovementOp::Transpose { perm }, x)
 }
 
 /// Broadcasts to `shape` (NumPy rules).
 pub fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
-    movement(
-        MovementOp::BroadcastTo {
-            shape: shape.to_vec(),
-        },
-        x,
-    )
+    let shape = shape.to_vec();
+    movement(MovementOp::BroadcastTo { shape }, x)
 }
 
 /// Joins tensors along an existing axis.
@@ -526,11 +537,14 @@ pub fn strided_window(
     stride: &[i64],
     size: &[usize],
 ) -> Result<Tensor> {
+    let begin = begin.to_vec();
+    let stride = stride.to_vec();
+    let size = size.to_vec();
     movement(
         MovementOp::Window {
-            begin: begin.to_vec(),
-            stride: stride.to_vec(),
-            size: size.to_vec(),
+            begin,
+            stride,
+            size,
         },
         x,
     )
@@ -539,7 +553,7 @@ pub fn strided_window(
 /// Splits along `axis` into pieces of the given sizes (they must add up to the axis length).
 pub fn split(x: &Tensor, sizes: &[usize], axis: i64) -> Result<Vec<Tensor>> {
     let a = normalize_axis("split", axis, x.rank())?;
-    if sizes.iter().sum::<usize>() != x.shape()[a] {
+    if sizes.iter().try_fold(0usize, |t, &n| t.checked_add(n)) != Some(x.shape()[a]) {
         return Err(Error::invalid(
             "split",
             format!(
@@ -601,13 +615,14 @@ pub fn slice(x: &Tensor, begin: &[i64], size: &[i64]) -> Result<Tensor> {
     let mut b = Vec::new();
     let mut s = Vec::new();
     for d in 0..x.rank() {
-        let dim = x.shape()[d] as i64;
+        // i128: no user-given begin or size can overflow the range check.
+        let (bg, dim) = (begin[d] as i128, x.shape()[d] as i128);
         let n = if size[d] == -1 {
-            dim - begin[d]
+            dim - bg
         } else {
-            size[d]
+            size[d] as i128
         };
-        if begin[d] < 0 || n < 0 || begin[d] + n > dim {
+        if bg < 0 || n < 0 || bg + n > dim {
             return Err(Error::invalid(
                 "slice",
                 format!(
@@ -616,7 +631,7 @@ pub fn slice(x: &Tensor, begin: &[i64], size: &[i64]) -> Result<Tensor> {
                 ),
             ));
         }
-        b.push(begin[d] as usize);
+        b.push(bg as usize);
         s.push(n as usize);
     }
     strided_window(x, &b, &vec![1; x.rank()], &s)
@@ -632,9 +647,10 @@ fn slice_axis(
     if stride == 0 {
         return Err(Error::invalid("strided_slice", "strides must be non-zero"));
     }
-    let d = dim as i64;
-    let norm = |v: i64| if v < 0 { v + d } else { v };
-    let (b, e) = if stride > 0 {
+    // i128: bounds and strides are any i64 (i64::MIN included) and only clamp.
+    let (d, s) = (dim as i128, stride as i128);
+    let norm = |v: i64| if v < 0 { v as i128 + d } else { v as i128 };
+    let (b, e) = if s > 0 {
         (
             begin.map_or(0, |v| norm(v).clamp(0, d)),
             end.map_or(d, |v| norm(v).clamp(0, d)),
@@ -645,10 +661,10 @@ fn slice_axis(
             end.map_or(-1, |v| norm(v).clamp(-1, d - 1)),
         )
     };
-    let n = if stride > 0 {
-        (e - b + stride - 1) / stride
+    let n = if s > 0 {
+        (e - b + s - 1) / s
     } else {
-        (b - e + (-stride) - 1) / -stride
+        (b - e - s - 1) / -s
     };
     let n = n.max(0) as usize;
     Ok((if n == 0 { 0 } else { b as usize }, stride, n))
@@ -717,7 +733,8 @@ pub fn strided_slice_masks(
             "at most one ellipsis is allowed",
         ));
     }
-    let bit = |m: u32, i: usize| m >> i & 1 == 1;
+    // Bits past 31 are clear (TensorFlow's masks are 32-bit).
+    let bit = |m: u32, i: usize| i < 32 && m >> i & 1 == 1;
     // Spec entries that consume input axes (all but new axes).
     let consuming = (0..n)
         .filter(|&i| !bit(new_axis_mask, i) && !bit(ellipsis_mask, i))
@@ -751,6 +768,15 @@ pub fn strided_slice_masks(
         }
         let dim = x.shape()[axis];
         if bit(shrink_axis_mask, i) {
+            if strides[i] <= 0 {
+                return Err(Error::invalid(
+                    "strided_slice",
+                    format!(
+                        "shrinking axis {axis} takes one element and needs a positive stride, got {}",
+                        strides[i]
+                    ),
+                ));
+            }
             let v = if begin[i] < 0 {
                 begin[i] + dim as i64
             } else {
@@ -783,33 +809,20 @@ pub fn strided_slice_masks(
 
 /// Pads each axis by `paddings[d] = [before, after]`.
 pub fn pad(x: &Tensor, paddings: &[[usize; 2]], mode: PadMode) -> Result<Tensor> {
-    movement(
-        MovementOp::Pad {
-            paddings: paddings.to_vec(),
-            mode,
-        },
-        x,
-    )
+    let paddings = paddings.to_vec();
+    movement(MovementOp::Pad { paddings, mode }, x)
 }
 
 /// Repeats the tensor `multiples[d]` times along each axis.
 pub fn tile(x: &Tensor, multiples: &[usize]) -> Result<Tensor> {
-    movement(
-        MovementOp::Tile {
-            multiples: multiples.to_vec(),
-        },
-        x,
-    )
+    let multiples = multiples.to_vec();
+    movement(MovementOp::Tile { multiples }, x)
 }
 
 /// Reverses the order of elements along `axes`.
 pub fn reverse(x: &Tensor, axes: &[i64]) -> Result<Tensor> {
-    movement(
-        MovementOp::Reverse {
-            axes: axes.to_vec(),
-        },
-        x,
-    )
+    let axes = axes.to_vec();
+    movement(MovementOp::Reverse { axes }, x)
 }
 
 pub(crate) fn gather_op(op: GatherOp, inputs: &[&Tensor]) -> Result<Tensor> {
@@ -834,27 +847,5 @@ impl Tensor {
     /// [`squeeze`].
     pub fn squeeze(&self, axes: &[i64]) -> Result<Tensor> {
         squeeze(self, axes)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strided_slice_axis_rules_follow_tensorflow() {
-        assert_eq!(slice_axis(7, None, None, -2).unwrap(), (6, -2, 4));
-        assert_eq!(slice_axis(6, Some(1), Some(4), 1).unwrap(), (1, 1, 3));
-        assert_eq!(slice_axis(8, None, None, 3).unwrap(), (0, 3, 3));
-        assert_eq!(slice_axis(5, Some(-2), None, 1).unwrap(), (3, 1, 2));
-        assert_eq!(slice_axis(5, Some(10), Some(20), 1).unwrap().2, 0);
-        assert_eq!(slice_axis(5, Some(-10), Some(2), 1).unwrap(), (0, 1, 2));
-        assert_eq!(slice_axis(5, Some(3), Some(-10), -1).unwrap(), (3, -1, 4));
-        assert!(slice_axis(5, None, None, 0).is_err());
-        assert_eq!(reshape_target(&[3, 4, 5], &[6, -1]).unwrap(), vec![6, 10]);
-        assert!(reshape_target(&[3, 4], &[5, -1]).is_err());
-        assert!(reshape_target(&[3, 4], &[-1, -1]).is_err());
-        assert_eq!(reshape_target(&[0, 4], &[-1, 2]).unwrap(), vec![0, 2]);
-        assert!(reshape_target(&[0, 4], &[-1, 0]).is_err());
     }
 }
