@@ -109,6 +109,20 @@ pub enum Node {
     Cast(DType, NodeId),
 }
 
+/// The nodes a node reads.
+fn node_args(n: &Node) -> Vec<NodeId> {
+    match *n {
+        Node::Load {
+            index: Index::Node(ix),
+            ..
+        } => vec![ix],
+        Node::Unary(_, a) | Node::Cast(_, a) => vec![a],
+        Node::Binary(_, a, b) => vec![a, b],
+        Node::Select(c, a, b) => vec![c, a, b],
+        _ => vec![],
+    }
+}
+
 /// An SSA program: nodes in dependency order, their dtypes, and which nodes are outputs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expr {
@@ -265,10 +279,48 @@ impl ExprBuilder {
     }
     pub fn finish(self, outputs: &[&E]) -> Expr {
         let p = self.0.borrow();
+        let outputs: Vec<NodeId> = outputs.iter().map(|e| e.id).collect();
+        // Only what the outputs depend on: builders leave unused nodes behind (index
+        // arithmetic for a path not taken), and every backend would evaluate them.
+        let mut live = vec![false; p.nodes.len()];
+        for &o in &outputs {
+            live[o as usize] = true;
+        }
+        for i in (0..p.nodes.len()).rev() {
+            if live[i] {
+                for a in node_args(&p.nodes[i]) {
+                    live[a as usize] = true;
+                }
+            }
+        }
+        let mut new_id = vec![0 as NodeId; p.nodes.len()];
+        let (mut nodes, mut dtypes) = (Vec::new(), Vec::new());
+        for (i, node) in p.nodes.iter().enumerate() {
+            if !live[i] {
+                continue;
+            }
+            new_id[i] = nodes.len() as NodeId;
+            let m = |a: NodeId| new_id[a as usize];
+            nodes.push(match node.clone() {
+                Node::Load {
+                    input,
+                    index: Index::Node(ix),
+                } => Node::Load {
+                    input,
+                    index: Index::Node(m(ix)),
+                },
+                Node::Unary(f, a) => Node::Unary(f, m(a)),
+                Node::Binary(f, a, b) => Node::Binary(f, m(a), m(b)),
+                Node::Select(c, a, b) => Node::Select(m(c), m(a), m(b)),
+                Node::Cast(t, a) => Node::Cast(t, m(a)),
+                leaf => leaf,
+            });
+            dtypes.push(p.dtypes[i]);
+        }
         Expr {
-            nodes: p.nodes.clone(),
-            dtypes: p.dtypes.clone(),
-            outputs: outputs.iter().map(|e| e.id).collect(),
+            nodes,
+            dtypes,
+            outputs: outputs.iter().map(|&o| new_id[o as usize]).collect(),
         }
     }
 }

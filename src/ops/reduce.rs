@@ -275,29 +275,20 @@ fn lower_reduce(
         .enumerate()
         .all(|(i, &a)| a == shape.len() - axes.len() + i);
     if o <= SPLIT_MAX_OUT && r >= SPLIT_MIN && trailing && o > 0 {
-        let chunk = (r as f64).sqrt().ceil() as usize;
+        let root = (r as f64).sqrt().ceil() as usize;
+        // An exact split (a divisor near the square root) reads the input as one contiguous
+        // affine map; otherwise the last chunk is padded through a computed, clamped index.
+        let exact = (root..=4 * root)
+            .chain((root / 4..root).rev())
+            .find(|&d| d > 1 && r.is_multiple_of(d));
+        let chunk = exact.unwrap_or(root);
         let chunks = r.div_ceil(chunk);
         let b = ExprBuilder::new(&[dtype]);
-        // Point (o, c, j) reads x[o * r + c * chunk + j] when c * chunk + j < r.
-        let (oc, c, j) = (b.coord(0), b.coord(1), b.coord(2));
-        let pos = &c * &b.lit_i(chunk as i64) + &j;
-        let valid = pos.lt(&b.lit_i(r as i64));
-        let idx = (&oc * &b.lit_i(r as i64) + &pos).min(&b.lit_i((o * r) as i64 - 1));
-        let v = b.load_at(0, &idx);
-        let id = match op {
-            ReduceOp::Sum | ReduceOp::Any => 0.0,
-            ReduceOp::Prod | ReduceOp::All => 1.0,
-            ReduceOp::Max => f64::NEG_INFINITY,
-            _ => f64::INFINITY,
+        let v = if exact.is_some() {
+            b.load_affine(0, 0, vec![r as i64, chunk as i64, 1])
+        } else {
+            padded_split_load(&b, op, dtype, r, o, chunk)
         };
-        let id = match (op, dtype) {
-            (ReduceOp::Max, DType::I32) => i32::MIN as f64,
-            (ReduceOp::Min, DType::I32) => i32::MAX as f64,
-            (ReduceOp::Max, DType::U32) => 0.0,
-            (ReduceOp::Min, DType::U32) => u32::MAX as f64,
-            _ => id,
-        };
-        let v = valid.select(&v, &v.lit(id));
         let prologue = b.finish(&[&v]);
         let mut low = Lowering::default();
         let partial = low.temp(Meta::new(vec![o, chunks], dtype));
@@ -325,6 +316,34 @@ fn lower_reduce(
         1,
         1,
     ))
+}
+
+/// Point (o, c, j) of a padded split reads x[o * r + c * chunk + j] when c * chunk + j < r,
+/// else the reduction's identity.
+fn padded_split_load(
+    b: &ExprBuilder,
+    op: ReduceOp,
+    dtype: DType,
+    r: usize,
+    o: usize,
+    chunk: usize,
+) -> E {
+    let (oc, c, j) = (b.coord(0), b.coord(1), b.coord(2));
+    let pos = &c * &b.lit_i(chunk as i64) + &j;
+    let valid = pos.lt(&b.lit_i(r as i64));
+    let idx = (&oc * &b.lit_i(r as i64) + &pos).min(&b.lit_i((o * r) as i64 - 1));
+    let v = b.load_at(0, &idx);
+    let id = match (op, dtype) {
+        (ReduceOp::Sum | ReduceOp::Any, _) => 0.0,
+        (ReduceOp::Prod | ReduceOp::All, _) => 1.0,
+        (ReduceOp::Max, DType::I32) => i32::MIN as f64,
+        (ReduceOp::Min, DType::I32) => i32::MAX as f64,
+        (ReduceOp::Max, DType::U32) => 0.0,
+        (ReduceOp::Min, DType::U32) => u32::MAX as f64,
+        (ReduceOp::Max, _) => f64::NEG_INFINITY,
+        _ => f64::INFINITY,
+    };
+    valid.select(&v, &v.lit(id))
 }
 
 /// `log(sum(exp(x - m))) + m` with `m` the (finite) maximum: two kernels, the exp folded into

@@ -367,6 +367,18 @@ impl<'p, 'a> Eval<'p, 'a> {
                 let mut pos = start;
                 let end = start + out.len();
                 let out: &mut [i32] = cast_slice_mut(out);
+                if cs == 1 {
+                    // Innermost axis: the coordinate counts up and wraps at `dim`.
+                    let mut c = (pos % dim as usize) as i32;
+                    for o in out.iter_mut() {
+                        *o = c;
+                        c += 1;
+                        if c == dim {
+                            c = 0;
+                        }
+                    }
+                    return;
+                }
                 // One division per block: the coordinate then steps once per run of `cs`.
                 let mut q = pos / cs;
                 let mut c = (q % dim as usize) as i32;
