@@ -28,8 +28,10 @@ pub struct CaseReport {
     /// Largest absolute and relative differences from TensorFlow's values.
     pub max_abs: f64,
     pub max_rel: f64,
-    /// Gradient files in the case that this runner does not check yet.
+    /// Gradient files in the case that were not checked (the runner was not asked to).
     pub skipped_grads: usize,
+    /// Gradient files checked against TensorFlow's.
+    pub checked_grads: usize,
 }
 
 /// `|got - want| <= atol + rtol * |want|`: the tolerance of each op family, in one place.
@@ -439,9 +441,23 @@ fn to_f64(a: &NpyArray) -> Vec<f64> {
         .collect()
 }
 
-/// Runs one case directory on `device`.
+/// Tolerance of a gradient: the forward op's, loosened because TensorFlow's gradient
+/// kernels round differently (a sum of several terms, or a different formula).
+pub fn grad_tolerance(op: &str, reduction_len: usize) -> (f64, f64) {
+    let (a, r) = tolerance(op, reduction_len);
+    (a.max(1e-6) * 4.0, r.max(1e-6) * 4.0)
+}
+
+/// Runs one case directory on `device` (forward values only).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn run_case(dir: &Path, device: &Device) -> CaseReport {
+    run_case_with(dir, device, false)
+}
+
+/// Runs one case on `device`; with `grads`, also checks every `grad_<input>.npy`: TensorFlow's
+/// gradient of `sum(output * upstream)`, taken here with a [`crate::GradientTape`].
+#[cfg(not(target_arch = "wasm32"))]
+pub fn run_case_with(dir: &Path, device: &Device, grads: bool) -> CaseReport {
     let case = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -453,6 +469,7 @@ pub fn run_case(dir: &Path, device: &Device) -> CaseReport {
         max_abs: 0.0,
         max_rel: 0.0,
         skipped_grads: 0,
+        checked_grads: 0,
     };
     let result = (|| -> Result<(bool, f64, f64, usize)> {
         let path = dir.join("case.json");
@@ -469,10 +486,11 @@ pub fn run_case(dir: &Path, device: &Device) -> CaseReport {
             .and_then(Value::as_object)
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
-        let skipped = spec
+        let grad_names: Vec<String> = spec
             .get("grads")
             .and_then(Value::as_object)
-            .map_or(0, |g| g.len());
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
         with_device(device, || {
             let inputs = names
                 .iter()
@@ -485,6 +503,14 @@ pub fn run_case(dir: &Path, device: &Device) -> CaseReport {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let want = read_npy_array(dir.join("output.npy"))?;
+            let tape = crate::GradientTape::new();
+            if grads {
+                for (n, t) in &inputs {
+                    if grad_names.contains(n) {
+                        tape.watch(t);
+                    }
+                }
+            }
             let got = run_op(op, &attrs, &inputs)?;
             if got.shape() != want.shape.as_slice() || got.dtype() != want.dtype {
                 return Err(Error::shape(
@@ -498,16 +524,75 @@ pub fn run_case(dir: &Path, device: &Device) -> CaseReport {
                     ),
                 ));
             }
-            let (atol, rtol) = tolerance(op, reduction_len(op, &attrs, &inputs));
-            let (ok, a, r) = compare(&got.to_f64_vec()?, &to_f64(&want), atol, rtol);
-            Ok((ok, a, r, skipped))
+            let len = reduction_len(op, &attrs, &inputs);
+            let (atol, rtol) = tolerance(op, len);
+            let (mut ok, mut a, mut r) = compare(&got.to_f64_vec()?, &to_f64(&want), atol, rtol);
+            if !grads || grad_names.is_empty() {
+                return Ok((ok, a, r, grad_names.len()));
+            }
+            let upstream = read_npy_array(dir.join("upstream.npy"))?;
+            let upstream =
+                Tensor::from_words(&upstream.words, &upstream.shape, upstream.dtype, device)?;
+            let sources: Vec<&Tensor> = grad_names
+                .iter()
+                .map(|n| {
+                    inputs
+                        .iter()
+                        .find(|(m, _)| m == n)
+                        .map(|(_, t)| t)
+                        .ok_or_else(|| {
+                            Error::format(
+                                path.display(),
+                                format!("gradient of unknown input '{n}'"),
+                            )
+                        })
+                })
+                .collect::<Result<_>>()?;
+            let got = tape.gradient_with(
+                &got,
+                &sources,
+                Some(&upstream),
+                crate::UnconnectedGradients::Zero,
+            )?;
+            let (gatol, grtol) = grad_tolerance(op, len);
+            for (n, g) in grad_names.iter().zip(got) {
+                let want = read_npy_array(dir.join(format!("grad_{n}.npy")))?;
+                let g = g.ok_or_else(|| Error::invalid(op, format!("no gradient for '{n}'")))?;
+                if g.shape() != want.shape.as_slice() {
+                    return Err(Error::shape(
+                        op,
+                        format!(
+                            "gradient of '{n}' is {:?}, TensorFlow's is {:?}",
+                            g.shape(),
+                            want.shape
+                        ),
+                    ));
+                }
+                let (gok, ga, gr) = compare(&g.to_f64_vec()?, &to_f64(&want), gatol, grtol);
+                if !gok {
+                    return Err(Error::invalid(
+                        op,
+                        format!(
+                            "gradient of '{n}' differs from TensorFlow's (max abs {ga:.3e}, max rel {gr:.3e})"
+                        ),
+                    ));
+                }
+                ok &= gok;
+                a = a.max(ga);
+                r = r.max(gr);
+            }
+            Ok((ok, a, r, grad_names.len()))
         })
     })();
     match result {
-        Ok((ok, a, r, skipped)) => {
+        Ok((ok, a, r, checked)) => {
             report.max_abs = a;
             report.max_rel = r;
-            report.skipped_grads = skipped;
+            if grads {
+                report.checked_grads = checked;
+            } else {
+                report.skipped_grads = checked;
+            }
             if !ok {
                 report.outcome = Outcome::Fail(format!(
                     "values differ beyond tolerance (max abs {a:.3e}, max rel {r:.3e})"

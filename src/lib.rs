@@ -15,6 +15,7 @@
 //! [`kernel`] (the backend-neutral IR), the backends (CPU and wgpu) and [`device`] /
 //! [`memory`] (devices, pools with hard limits, counters).
 
+pub mod autodiff;
 pub(crate) mod backend;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
@@ -30,6 +31,10 @@ pub mod ops;
 pub mod shape;
 pub mod tensor;
 
+pub use autodiff::{
+    GradientTape, Source, TapeOptions, UnconnectedGradients, Variable, custom_gradient, name_scope,
+    stop_gradient, stop_recording, unique_name,
+};
 pub use device::{
     Device, DeviceType, KernelProfile, LogicalDeviceConfiguration, PhysicalDevice, current_device,
     default_device, list_physical_devices, memory_info, with_device,

@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use wgflow::conformance::{Outcome, case_dirs, run_case};
+use wgflow::conformance::{Outcome, case_dirs, run_case_with};
 use wgflow::{Device, Result};
 
 #[derive(Parser)]
@@ -45,6 +45,9 @@ enum Command {
         /// Print only failing cases and the summary.
         #[arg(long)]
         quiet: bool,
+        /// Also check TensorFlow's gradients (`grad_<input>.npy`) through a GradientTape.
+        #[arg(long)]
+        grads: bool,
     },
     /// Run a peer-benchmark workload; prints one JSON line per figure.
     Bench {
@@ -111,13 +114,15 @@ fn run(cli: Cli) -> Result<bool> {
             dir,
             backend,
             quiet,
+            grads,
         } => {
             let cases = case_dirs(&dir)?;
-            let (mut pass, mut fail, mut skipped_grads) = (0, 0, 0);
+            let (mut pass, mut fail, mut skipped_grads, mut checked) = (0, 0, 0, 0);
             for dev in devices(backend)? {
                 for c in &cases {
-                    let r = run_case(c, &dev);
+                    let r = run_case_with(c, &dev, grads);
                     skipped_grads += r.skipped_grads;
+                    checked += r.checked_grads;
                     match &r.outcome {
                         Outcome::Pass => {
                             pass += 1;
@@ -136,9 +141,10 @@ fn run(cli: Cli) -> Result<bool> {
                 }
             }
             if skipped_grads > 0 {
-                println!(
-                    "({skipped_grads} gradient files skipped: gradients are checked by the autodiff runner)"
-                );
+                println!("({skipped_grads} gradient files not checked: pass --grads)");
+            }
+            if checked > 0 {
+                println!("({checked} gradients checked against TensorFlow's)");
             }
             println!("{pass} passed, {fail} failed");
             Ok(fail == 0)

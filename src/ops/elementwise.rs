@@ -2,7 +2,9 @@
 //! [`UnaryOp::expr`] or [`BinaryOp::expr`]), so an eager op is one kernel and a fused chain
 //! is one bigger kernel through the same path. Inputs broadcast NumPy-style.
 
-use super::{Lowering, Meta, Op, OpDef, apply1, expect_inputs, expect_same_dtype, map_kernel};
+use super::{
+    GradContext, Lowering, Meta, Op, OpDef, apply1, expect_inputs, expect_same_dtype, map_kernel,
+};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernel::ir::E;
@@ -413,6 +415,28 @@ impl OpDef for ElementwiseOp {
             }]
         });
         Ok(Lowering::single(k, ins.len(), 1))
+    }
+
+    fn gradient(&self, g: &GradContext) -> Result<Vec<Option<Tensor>>> {
+        let (x, dy) = (&g.inputs, g.grad());
+        match self {
+            ElementwiseOp::Binary(BinaryOp::Add) => Ok(vec![
+                g.to_input(0, || Ok(dy.clone()))?,
+                g.to_input(1, || Ok(dy.clone()))?,
+            ]),
+            ElementwiseOp::Binary(BinaryOp::Sub) => Ok(vec![
+                g.to_input(0, || Ok(dy.clone()))?,
+                g.to_input(1, || neg(dy))?,
+            ]),
+            ElementwiseOp::Binary(BinaryOp::Mul) => Ok(vec![
+                g.to_input(0, || mul(dy, &x[1]))?,
+                g.to_input(1, || mul(dy, &x[0]))?,
+            ]),
+            _ => Err(Error::invalid(
+                self.name(),
+                "no gradient is defined for this op",
+            )),
+        }
     }
 }
 

@@ -137,6 +137,59 @@ pub trait OpDef {
     fn check_values(&self, _inputs: &[&Tensor]) -> Result<()> {
         Ok(())
     }
+    /// The inputs' gradients from the outputs' gradients, written with public ops so that
+    /// it runs on every backend and an outer tape records it (second order). `None` for an
+    /// input without a gradient (integer, index, or not in `needs`).
+    fn gradient(&self, _g: &GradContext) -> Result<Vec<Option<Tensor>>> {
+        Err(Error::invalid(
+            self.name(),
+            "no gradient is defined for this op",
+        ))
+    }
+}
+
+/// What a gradient rule sees of one recorded op.
+pub struct GradContext<'a> {
+    pub inputs: &'a [Tensor],
+    pub outputs: &'a [Tensor],
+    /// The gradient flowing into each output (zeros where none flowed).
+    pub grads: &'a [Tensor],
+    /// Which inputs a gradient is wanted for; a rule may return `None` for the others.
+    pub needs: &'a [bool],
+}
+
+impl GradContext<'_> {
+    /// The gradient of the single output.
+    pub fn grad(&self) -> &Tensor {
+        &self.grads[0]
+    }
+    /// `g` summed down to input `i`'s shape (undoing NumPy broadcasting), or `None` when
+    /// input `i` is not wanted or is not a float.
+    pub fn to_input(&self, i: usize, g: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
+        if !self.needs[i] || self.inputs[i].dtype() != DType::F32 {
+            return Ok(None);
+        }
+        Ok(Some(sum_to_shape(&g()?, self.inputs[i].shape())?))
+    }
+}
+
+/// `g` summed over the axes that broadcasting added or stretched, reshaped to `shape`.
+pub fn sum_to_shape(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    if g.shape() == shape {
+        return Ok(g.clone());
+    }
+    let lead = g.rank().saturating_sub(shape.len());
+    let axes: Vec<i64> = (0..g.rank())
+        .filter(|&d| d < lead || (shape[d - lead] == 1 && g.shape()[d] != 1))
+        .map(|d| d as i64)
+        .collect();
+    let s = if axes.is_empty() {
+        g.clone()
+    } else {
+        reduce_sum(g, axes, false)?
+    };
+    let target: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+    reshape(&s, &target)
 }
 
 /// Every op of the catalog.
@@ -172,6 +225,9 @@ impl Op {
     pub fn lower(&self, inputs: &[Meta], outputs: &[Meta]) -> Result<Lowering> {
         self.def().lower(inputs, outputs)
     }
+    pub fn gradient(&self, g: &GradContext) -> Result<Vec<Option<Tensor>>> {
+        self.def().gradient(g)
+    }
 }
 
 /// The device an op on these inputs runs on: theirs (they must agree), or the current one.
@@ -202,7 +258,9 @@ pub fn apply(op: Op, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
     let device = op_device(op.name(), inputs)?;
     op.def().check_values(inputs)?;
     let lowering = op.lower(&metas, &outs)?;
-    execute(&device, &lowering, inputs, &outs)
+    let outputs = execute(&device, &lowering, inputs, &outs)?;
+    crate::autodiff::record(&op, inputs, &outputs);
+    Ok(outputs)
 }
 
 /// [`apply`] for single-output ops.

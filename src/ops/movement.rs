@@ -5,7 +5,7 @@
 //! in `gather.rs`.
 
 use super::gather::{self, GatherOp};
-use super::{Buf, Lowering, Meta, Op, OpDef, apply, apply1, expect_inputs};
+use super::{Buf, GradContext, Lowering, Meta, Op, OpDef, apply, apply1, expect_inputs};
 use crate::dtype::{DType, Scalar};
 use crate::error::{Error, Result};
 use crate::kernel::ir::{E, ExprBuilder, Kernel, MapKernel, broadcast_strides, contiguous_strides};
@@ -319,6 +319,22 @@ impl OpDef for MovementOp {
         match self {
             MovementOp::Gather(g) => g.check_values(inputs),
             _ => Ok(()),
+        }
+    }
+
+    fn gradient(&self, g: &GradContext) -> Result<Vec<Option<Tensor>>> {
+        let x = &g.inputs[0];
+        let dy = g.grad();
+        match self {
+            MovementOp::Reshape { .. } => {
+                let shape: Vec<i64> = x.shape().iter().map(|&d| d as i64).collect();
+                Ok(vec![Some(reshape(dy, &shape)?)])
+            }
+            MovementOp::BroadcastTo { .. } => Ok(vec![g.to_input(0, || Ok(dy.clone()))?]),
+            _ => Err(Error::invalid(
+                self.name(),
+                "no gradient is defined for this op",
+            )),
         }
     }
 }

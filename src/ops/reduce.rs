@@ -2,7 +2,8 @@
 //! products, softmax and log-softmax.
 
 use super::{
-    Axes, Buf, Lowering, Meta, Op, OpDef, apply1, expect_float, expect_inputs, expect_numeric,
+    Axes, Buf, GradContext, Lowering, Meta, Op, OpDef, apply1, expect_float, expect_inputs,
+    expect_numeric,
 };
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -207,6 +208,46 @@ impl OpDef for ReductionOp {
             }
         }
     }
+
+    fn gradient(&self, g: &GradContext) -> Result<Vec<Option<Tensor>>> {
+        let x = &g.inputs[0];
+        match self {
+            ReductionOp::Reduce {
+                kind: kind @ (ReduceKind::Sum | ReduceKind::Mean),
+                axes,
+                ..
+            } => {
+                let axes = axes.resolve(self.name(), x.rank())?;
+                let dy = keepdims_grad(g.grad(), x.shape(), &axes)?;
+                let dx = super::broadcast_to(&dy, x.shape())?;
+                Ok(vec![Some(if *kind == ReduceKind::Mean {
+                    let r: usize = axes.iter().map(|&a| x.shape()[a]).product();
+                    super::mul(&dx, &super::scalar_like(&dx, 1.0 / r.max(1) as f64)?)?
+                } else {
+                    dx
+                })])
+            }
+            _ => Err(Error::invalid(
+                self.name(),
+                "no gradient is defined for this op",
+            )),
+        }
+    }
+}
+
+/// A reduction's output gradient reshaped to keep the reduced axes (as size 1), so that
+/// it broadcasts against the input.
+pub(crate) fn keepdims_grad(dy: &Tensor, x_shape: &[usize], axes: &[usize]) -> Result<Tensor> {
+    let kept: Vec<i64> = (0..x_shape.len())
+        .map(|d| {
+            if axes.contains(&d) {
+                1
+            } else {
+                x_shape[d] as i64
+            }
+        })
+        .collect();
+    super::reshape(dy, &kept)
 }
 
 /// Builds a reduce epilogue from the accumulated value.

@@ -21,6 +21,8 @@ use std::sync::Arc;
 pub struct Tensor(pub(crate) Arc<TensorInner>);
 
 pub(crate) struct TensorInner {
+    /// Unique for the life of the process: how tapes and traces recognise a tensor.
+    pub id: u64,
     pub shape: Vec<usize>,
     pub dtype: DType,
     pub buffer: Arc<Buffer>,
@@ -28,7 +30,9 @@ pub(crate) struct TensorInner {
 
 impl Tensor {
     pub(crate) fn from_buffer(buffer: Arc<Buffer>, shape: Vec<usize>, dtype: DType) -> Tensor {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Tensor(Arc::new(TensorInner {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             shape,
             dtype,
             buffer,
@@ -124,6 +128,10 @@ impl Tensor {
         Self::from_slice(&v, shape)
     }
 
+    /// A process-unique id: clones share it, every op output gets a new one.
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
     pub fn shape(&self) -> &[usize] {
         &self.0.shape
     }

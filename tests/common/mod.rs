@@ -2,6 +2,8 @@
 //! float64 reference helpers and comparisons.
 #![allow(dead_code)]
 
+pub mod gradcheck;
+
 use std::sync::OnceLock;
 use wgflow::{Device, KernelProfile, LogicalDeviceConfiguration, Tensor};
 
