@@ -26,6 +26,7 @@ pub mod dtype;
 pub mod error;
 pub mod kernel;
 pub mod memory;
+pub mod module;
 pub mod npy;
 pub mod ops;
 pub mod shape;
@@ -42,6 +43,7 @@ pub use device::{
 pub use dtype::{DType, Element, Scalar};
 pub use error::{Error, Result};
 pub use memory::{DeviceStats, MemoryInfo};
+pub use module::Module;
 pub use ops::Axes;
 pub use tensor::Tensor;
 

@@ -291,3 +291,57 @@ fn finite_differences_for_the_arithmetic_rules() {
     }
     let _ = DType::F32;
 }
+
+struct Leaf {
+    w: Variable,
+    frozen: Variable,
+}
+impl wgflow::Module for Leaf {
+    fn name(&self) -> &str {
+        "leaf"
+    }
+    fn own_variables(&self) -> Vec<Variable> {
+        vec![self.w.clone(), self.frozen.clone()]
+    }
+}
+struct Tree {
+    a: Leaf,
+    b: Leaf,
+}
+impl wgflow::Module for Tree {
+    fn name(&self) -> &str {
+        "tree"
+    }
+    fn submodules(&self) -> Vec<&dyn wgflow::Module> {
+        vec![&self.a, &self.b]
+    }
+}
+
+#[test]
+fn modules_list_nested_variables_once_with_scoped_names() {
+    use wgflow::{Module, name_scope, unique_name};
+    let leaf = |shared: &Variable| {
+        let name = unique_name("leaf");
+        name_scope(&name, || Leaf {
+            w: Variable::new(Tensor::scalar(1.0f32).unwrap(), "w", true),
+            frozen: shared.clone(),
+        })
+    };
+    let tree = name_scope("tree", || {
+        let shared = Variable::new(Tensor::scalar(0.0f32).unwrap(), "shared", false);
+        Tree {
+            a: leaf(&shared),
+            b: leaf(&shared),
+        }
+    });
+    let names = |vs: Vec<Variable>| vs.iter().map(|v| v.name().to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        names(tree.variables()),
+        ["tree/leaf/w", "tree/shared", "tree/leaf_1/w"]
+    );
+    assert_eq!(
+        names(tree.trainable_variables()),
+        ["tree/leaf/w", "tree/leaf_1/w"]
+    );
+    assert_eq!(names(tree.non_trainable_variables()), ["tree/shared"]);
+}
