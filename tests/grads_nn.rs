@@ -504,3 +504,59 @@ fn sparse_labels_get_no_gradient_and_bad_labels_fail() {
         });
     }
 }
+
+#[test]
+fn bias_add() {
+    let mut rng = Gen::new(14);
+    for dev in devices() {
+        with_device(&dev, || {
+            Check::new(
+                "bias_add",
+                vec![rand(&mut rng, &[2, 3, 4]), rand(&mut rng, &[4])],
+            )
+            .run(
+                &mut rng,
+                &|v| (0..24).map(|i| v[0][i] + v[1][i % 4]).collect(),
+                &|t| ops::bias_add(&t[0], &t[1]),
+            );
+        });
+    }
+}
+
+#[test]
+#[ignore = "needs the where, square and gather gradient rules of the other branches"]
+fn composed_nn_ops() {
+    let mut rng = Gen::new(15);
+    for dev in devices() {
+        with_device(&dev, || {
+            // The same seed draws the same mask: dropout of ones is the mask times the scale.
+            let (rate, seed) = (0.4, 7);
+            let ones = ops::ones([3, 5], wgflow::DType::F32).unwrap();
+            let mask = common::values(&ops::dropout(&ones, rate, seed, None).unwrap());
+            Check::new("dropout", vec![rand(&mut rng, &[3, 5])]).run(
+                &mut rng,
+                &|v| v[0].iter().zip(&mask).map(|(x, m)| x * m).collect(),
+                &|t| ops::dropout(&t[0], rate, seed, None),
+            );
+            Check::new("l2_loss", vec![rand(&mut rng, &[2, 3, 4])]).run(
+                &mut rng,
+                &|v| vec![v[0].iter().map(|x| x * x).sum::<f64>() / 2.0],
+                &|t| ops::l2_loss(&t[0]),
+            );
+            let ids = [4i32, 0, 4, 2, 1];
+            let it = Tensor::from_slice(&ids, [5]).unwrap();
+            Check::new("embedding_lookup", vec![rand(&mut rng, &[5, 3])])
+                .first_order_only()
+                .run(
+                    &mut rng,
+                    &|v| {
+                        ids.iter()
+                            .flat_map(|&i| (0..3).map(move |j| (i as usize) * 3 + j))
+                            .map(|k| v[0][k])
+                            .collect()
+                    },
+                    &|t| ops::embedding_lookup(&t[0], &it),
+                );
+        });
+    }
+}
