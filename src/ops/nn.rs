@@ -4,11 +4,20 @@
 use super::conv::{
     Conv2dOptions, Geometry, check_dy, lower_backprop_filter, lower_backprop_input, lower_conv2d,
 };
-use super::pool::{PoolGeometry, PoolOptions, lower_pool, lower_pool_grad};
-use super::{Lowering, Meta, Op, OpDef, apply1, expect_float, expect_inputs, map_kernel};
+use super::pool::{
+    PoolGeometry, PoolOptions, lower_max_pool_grad_grad, lower_pool, lower_pool_grad,
+};
+use super::reduce::split_at_axis;
+use super::{
+    Buf, GradContext, Lowering, Meta, Op, OpDef, apply1, expect_float, expect_index, expect_inputs,
+    map_kernel,
+};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::shape::fmt_shape;
+use crate::kernel::ir::{
+    ExprBuilder, Kernel, MapKernel, ReduceKernel, ReduceOp, SoftmaxKernel, contiguous_strides,
+};
+use crate::shape::{fmt_shape, normalize_axis};
 use crate::tensor::Tensor;
 
 /// The neural-network family.
@@ -29,6 +38,9 @@ pub enum NnOp {
     AvgPool(PoolOptions),
     /// Inputs: original input, original output, gradient.
     MaxPoolGrad(PoolOptions),
+    /// The gradient of `MaxPoolGrad` wrt its gradient input. Inputs: original input,
+    /// original output, a gradient shaped like the original input.
+    MaxPoolGradGrad(PoolOptions),
     /// Input: gradient.
     AvgPoolGrad {
         input_shape: Vec<usize>,
@@ -36,6 +48,12 @@ pub enum NnOp {
     },
     /// Inputs: labels, logits.
     SigmoidCrossEntropyWithLogits,
+    /// Inputs: labels (probabilities), logits; reduces `axis`.
+    SoftmaxCrossEntropyWithLogits {
+        axis: i64,
+    },
+    /// Inputs: labels (class indices), logits (classes on the last axis).
+    SparseSoftmaxCrossEntropyWithLogits,
 }
 
 impl OpDef for NnOp {
@@ -47,15 +65,24 @@ impl OpDef for NnOp {
             NnOp::MaxPool(_) => "max_pool2d",
             NnOp::AvgPool(_) => "avg_pool2d",
             NnOp::MaxPoolGrad(_) => "max_pool2d_grad",
+            NnOp::MaxPoolGradGrad(_) => "max_pool2d_grad_grad",
             NnOp::AvgPoolGrad { .. } => "avg_pool2d_grad",
             NnOp::SigmoidCrossEntropyWithLogits => "sigmoid_cross_entropy_with_logits",
+            NnOp::SoftmaxCrossEntropyWithLogits { .. } => "softmax_cross_entropy_with_logits",
+            NnOp::SparseSoftmaxCrossEntropyWithLogits => "sparse_softmax_cross_entropy_with_logits",
         }
     }
 
     fn infer(&self, ins: &[Meta]) -> Result<Vec<Meta>> {
         let name = self.name();
-        for m in ins {
-            expect_float(name, m)?;
+        // Sparse labels are class indices; every other input is a float.
+        let sparse = matches!(self, NnOp::SparseSoftmaxCrossEntropyWithLogits);
+        for (i, m) in ins.iter().enumerate() {
+            if sparse && i == 0 {
+                expect_index(name, "labels", m)?;
+            } else {
+                expect_float(name, m)?;
+            }
         }
         let shape = match self {
             NnOp::Conv2D(o) => {
@@ -101,6 +128,23 @@ impl OpDef for NnOp {
                 }
                 ins[0].shape.clone()
             }
+            NnOp::MaxPoolGradGrad(o) => {
+                expect_inputs(name, ins, 3)?;
+                let g = PoolGeometry::new(name, &ins[0].shape, *o)?;
+                if ins[1].shape != g.output() || ins[2].shape != ins[0].shape {
+                    return Err(Error::shape(
+                        name,
+                        format!(
+                            "orig_output must be {} and grad {}, got {} and {}",
+                            fmt_shape(&g.output()),
+                            fmt_shape(&ins[0].shape),
+                            fmt_shape(&ins[1].shape),
+                            fmt_shape(&ins[2].shape)
+                        ),
+                    ));
+                }
+                g.output()
+            }
             NnOp::AvgPoolGrad {
                 input_shape,
                 options,
@@ -119,7 +163,7 @@ impl OpDef for NnOp {
                 }
                 input_shape.clone()
             }
-            NnOp::SigmoidCrossEntropyWithLogits => {
+            NnOp::SigmoidCrossEntropyWithLogits | NnOp::SoftmaxCrossEntropyWithLogits { .. } => {
                 expect_inputs(name, ins, 2)?;
                 if ins[0].shape != ins[1].shape {
                     return Err(Error::shape(
@@ -131,7 +175,30 @@ impl OpDef for NnOp {
                         ),
                     ));
                 }
-                ins[1].shape.clone()
+                match self {
+                    NnOp::SoftmaxCrossEntropyWithLogits { axis } => {
+                        let a = normalize_axis(name, *axis, ins[1].rank())?;
+                        let mut s = ins[1].shape.clone();
+                        s.remove(a);
+                        s
+                    }
+                    _ => ins[1].shape.clone(),
+                }
+            }
+            NnOp::SparseSoftmaxCrossEntropyWithLogits => {
+                expect_inputs(name, ins, 2)?;
+                let (labels, logits) = (&ins[0].shape, &ins[1].shape);
+                if logits.is_empty() || labels[..] != logits[..logits.len() - 1] {
+                    return Err(Error::shape(
+                        name,
+                        format!(
+                            "labels {} must be logits {} without the last axis",
+                            fmt_shape(labels),
+                            fmt_shape(logits)
+                        ),
+                    ));
+                }
+                labels.clone()
             }
         };
         Ok(vec![Meta::new(shape, DType::F32)])
@@ -158,6 +225,9 @@ impl OpDef for NnOp {
             NnOp::MaxPoolGrad(o) => {
                 lower_pool_grad(&PoolGeometry::new(name, &ins[0].shape, *o)?, true)
             }
+            NnOp::MaxPoolGradGrad(o) => {
+                lower_max_pool_grad_grad(&PoolGeometry::new(name, &ins[0].shape, *o)?)
+            }
             NnOp::AvgPoolGrad {
                 input_shape,
                 options,
@@ -170,8 +240,177 @@ impl OpDef for NnOp {
                 });
                 Lowering::single(k, 2, 1)
             }
+            NnOp::SoftmaxCrossEntropyWithLogits { axis } => {
+                lower_softmax_ce(&ins[1].shape, normalize_axis(name, *axis, ins[1].rank())?)
+            }
+            NnOp::SparseSoftmaxCrossEntropyWithLogits => {
+                lower_sparse_softmax_ce(ins[0].dtype, &ins[1].shape)
+            }
         })
     }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn check_values(&self, inputs: &[&Tensor]) -> Result<()> {
+        if !matches!(self, NnOp::SparseSoftmaxCrossEntropyWithLogits) {
+            return Ok(());
+        }
+        let labels: Vec<i64> = match inputs[0].dtype() {
+            DType::U32 => inputs[0]
+                .to_vec::<u32>()?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+            _ => inputs[0]
+                .to_vec::<i32>()?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+        };
+        let classes = inputs[1].shape().last().copied().unwrap_or(0);
+        match labels
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(0..classes as i64).contains(v))
+        {
+            Some((i, v)) => Err(Error::invalid(
+                self.name(),
+                format!("labels out of range: labels[{i}] = {v} is not in [0, {classes})"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn gradient(&self, g: &GradContext) -> Result<Vec<Option<Tensor>>> {
+        let (x, dy) = (g.inputs, g.grad());
+        let shape = |i: usize| x[i].shape();
+        match self {
+            NnOp::Conv2D(o) => Ok(vec![
+                g.to_input(0, || conv2d_backprop_input(shape(0), &x[1], dy, *o))?,
+                g.to_input(1, || conv2d_backprop_filter(&x[0], shape(1), dy, *o))?,
+            ]),
+            // Each backprop is linear in each input; these are TensorFlow's rules (the
+            // adjoints), so gradients of gradients stay convolutions.
+            NnOp::Conv2DBackpropInput { options: o, .. } => Ok(vec![
+                g.to_input(0, || conv2d_backprop_filter(dy, shape(0), &x[1], *o))?,
+                g.to_input(1, || conv2d(dy, &x[0], *o))?,
+            ]),
+            NnOp::Conv2DBackpropFilter { options: o, .. } => Ok(vec![
+                g.to_input(0, || conv2d_backprop_input(shape(0), dy, &x[1], *o))?,
+                g.to_input(1, || conv2d(&x[0], dy, *o))?,
+            ]),
+            NnOp::MaxPool(o) => {
+                Ok(vec![g.to_input(0, || {
+                    max_pool2d_grad(&x[0], &g.outputs[0], dy, *o)
+                })?])
+            }
+            NnOp::AvgPool(o) => Ok(vec![g.to_input(0, || avg_pool2d_grad(shape(0), dy, *o))?]),
+            // The routing by arg-max is piecewise constant in the pooled input: zeros for it
+            // and for the output (TensorFlow's MaxPoolGradGrad and MaxPoolGradGradGrad).
+            NnOp::MaxPoolGrad(o) => Ok(vec![
+                g.to_input(0, || super::zeros_like(&x[0]))?,
+                g.to_input(1, || super::zeros_like(&x[1]))?,
+                g.to_input(2, || max_pool2d_grad_grad(&x[0], &x[1], dy, *o))?,
+            ]),
+            NnOp::MaxPoolGradGrad(o) => Ok(vec![
+                g.to_input(0, || super::zeros_like(&x[0]))?,
+                g.to_input(1, || super::zeros_like(&x[1]))?,
+                g.to_input(2, || max_pool2d_grad(&x[0], &x[1], dy, *o))?,
+            ]),
+            NnOp::AvgPoolGrad { options, .. } => {
+                Ok(vec![g.to_input(0, || avg_pool2d(dy, *options))?])
+            }
+            // TensorFlow: dlabels = -dy * x, dlogits = dy * (sigmoid(x) - z).
+            NnOp::SigmoidCrossEntropyWithLogits => Ok(vec![
+                g.to_input(0, || super::neg(&super::mul(dy, &x[1])?))?,
+                g.to_input(1, || {
+                    super::mul(dy, &super::sub(&super::sigmoid(&x[1])?, &x[0])?)
+                })?,
+            ]),
+            // TensorFlow's fused rule: dlogits = dy * (softmax - labels), exact only for
+            // labels summing to one; dlabels = -dy * log_softmax.
+            NnOp::SoftmaxCrossEntropyWithLogits { axis } => {
+                let dy = super::expand_dims(dy, *axis)?;
+                Ok(vec![
+                    g.to_input(0, || {
+                        super::mul(&dy, &super::neg(&super::log_softmax(&x[1], *axis)?)?)
+                    })?,
+                    g.to_input(1, || {
+                        super::mul(&dy, &super::sub(&super::softmax(&x[1], *axis)?, &x[0])?)
+                    })?,
+                ])
+            }
+            NnOp::SparseSoftmaxCrossEntropyWithLogits => {
+                let classes = shape(1).last().copied().unwrap_or(0);
+                Ok(vec![
+                    None,
+                    g.to_input(1, || {
+                        let onehot = super::one_hot(&x[0], classes, 1.0, 0.0, -1)?;
+                        let p = super::sub(&super::softmax(&x[1], -1)?, &onehot)?;
+                        super::mul(&super::expand_dims(dy, -1)?, &p)
+                    })?,
+                ])
+            }
+        }
+    }
+}
+
+/// Log-softmax of input `input` along `axis` into a new temporary.
+fn log_softmax_temp(low: &mut Lowering, logits: &[usize], axis: usize, input: usize) -> Buf {
+    let t = low.temp(Meta::new(logits, DType::F32));
+    let (outer, len, inner) = split_at_axis(logits, axis);
+    let k = SoftmaxKernel {
+        outer,
+        len,
+        inner,
+        log: true,
+    };
+    low.call(Kernel::Softmax(k), vec![Buf::In(input)], vec![t]);
+    t
+}
+
+/// `-sum(labels * log_softmax(logits))` along `axis`: log-softmax, then one reduction.
+fn lower_softmax_ce(shape: &[usize], axis: usize) -> Lowering {
+    let mut low = Lowering::default();
+    let lp = log_softmax_temp(&mut low, shape, axis, 1);
+    let b = ExprBuilder::new(&[DType::F32; 2]);
+    let z = b.load_affine(0, 0, contiguous_strides(shape));
+    let l = b.load_affine(1, 0, contiguous_strides(shape));
+    let v = -(z * l);
+    let k = ReduceKernel {
+        space: shape.to_vec(),
+        axes: vec![axis],
+        op: ReduceOp::Sum,
+        inputs: vec![DType::F32; 2],
+        prologue: b.finish(&[&v]),
+        epilogue: None,
+    };
+    low.call(Kernel::Reduce(k), vec![Buf::In(0), lp], vec![Buf::Out(0)]);
+    low
+}
+
+/// `-log_softmax(logits)[label]` per row: log-softmax, then one gather. A label out of range
+/// (only reachable when values were not checked) gives NaN, like TensorFlow on GPUs.
+fn lower_sparse_softmax_ce(label_dtype: DType, logits: &[usize]) -> Lowering {
+    let mut low = Lowering::default();
+    let classes = logits.last().copied().unwrap_or(0);
+    let rows: usize = logits[..logits.len().saturating_sub(1)].iter().product();
+    let lp = log_softmax_temp(&mut low, logits, logits.len().saturating_sub(1), 1);
+    let dtypes = [label_dtype, DType::F32];
+    let b = ExprBuilder::new(&dtypes);
+    let label = b.load_affine(0, 0, vec![1]).cast(DType::I32);
+    let ok = label
+        .ge(&b.lit_i(0))
+        .and(&label.lt(&b.lit_i(classes as i64)));
+    let idx = b.coord(0) * b.lit_i(classes as i64) + ok.select(&label, &b.lit_i(0));
+    let v = ok.select(&-b.load_at(1, &idx), &b.lit(f32::NAN));
+    let k = MapKernel {
+        space: vec![rows],
+        inputs: dtypes.to_vec(),
+        expr: b.finish(&[&v]),
+        store: None,
+    };
+    low.call(Kernel::Map(k), vec![Buf::In(0), lp], vec![Buf::Out(0)]);
+    low
 }
 
 fn nn(op: NnOp, inputs: &[&Tensor]) -> Result<Tensor> {
@@ -235,6 +474,20 @@ pub fn max_pool2d_grad(
     nn(NnOp::MaxPoolGrad(options), &[orig_input, orig_output, grad])
 }
 
+/// The gradient of [`max_pool2d_grad`] wrt its `grad`: each window's value of `grad` (shaped
+/// like `orig_input`) at the window's first maximum (TensorFlow's `MaxPoolGradGrad`).
+pub fn max_pool2d_grad_grad(
+    orig_input: &Tensor,
+    orig_output: &Tensor,
+    grad: &Tensor,
+    options: PoolOptions,
+) -> Result<Tensor> {
+    nn(
+        NnOp::MaxPoolGradGrad(options),
+        &[orig_input, orig_output, grad],
+    )
+}
+
 /// The gradient of [`avg_pool2d`].
 pub fn avg_pool2d_grad(
     orig_input_shape: &[usize],
@@ -255,24 +508,16 @@ pub fn sigmoid_cross_entropy_with_logits(labels: &Tensor, logits: &Tensor) -> Re
     nn(NnOp::SigmoidCrossEntropyWithLogits, &[labels, logits])
 }
 
-/// `-sum(labels * log_softmax(logits))` along `axis`.
+/// `-sum(labels * log_softmax(logits))` along `axis`, with TensorFlow's fused gradient.
 pub fn softmax_cross_entropy_with_logits(
     labels: &Tensor,
     logits: &Tensor,
     axis: i64,
 ) -> Result<Tensor> {
-    if labels.shape() != logits.shape() {
-        return Err(Error::shape(
-            "softmax_cross_entropy_with_logits",
-            format!(
-                "labels {} and logits {} must have the same shape",
-                fmt_shape(labels.shape()),
-                fmt_shape(logits.shape())
-            ),
-        ));
-    }
-    let lp = super::log_softmax(logits, axis)?;
-    super::neg(&super::reduce_sum(&super::mul(labels, &lp)?, axis, false)?)
+    nn(
+        NnOp::SoftmaxCrossEntropyWithLogits { axis },
+        &[labels, logits],
+    )
 }
 
 /// `-log_softmax(logits)[label]` per example; labels are class indices in `[0, classes)`.
@@ -280,27 +525,7 @@ pub fn sparse_softmax_cross_entropy_with_logits(
     labels: &Tensor,
     logits: &Tensor,
 ) -> Result<Tensor> {
-    let op = "sparse_softmax_cross_entropy_with_logits";
-    if logits.rank() == 0 || labels.shape() != &logits.shape()[..logits.rank() - 1] {
-        return Err(Error::shape(
-            op,
-            format!(
-                "labels {} must be logits {} without the last axis",
-                fmt_shape(labels.shape()),
-                fmt_shape(logits.shape())
-            ),
-        ));
-    }
-    let lp = super::log_softmax(logits, -1)?;
-    let r = labels.rank() as i64;
-    let picked =
-        super::gather(&lp, &super::expand_dims(labels, -1)?, r, r).map_err(|e| match e {
-            Error::InvalidArgument { msg, .. } => {
-                Error::invalid(op, format!("labels out of range: {msg}"))
-            }
-            other => other,
-        })?;
-    super::neg(&super::squeeze(&picked, &[-1])?)
+    nn(NnOp::SparseSoftmaxCrossEntropyWithLogits, &[labels, logits])
 }
 
 /// Rows of `params` at `ids` (a gather along axis 0, with range checks).

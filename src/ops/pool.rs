@@ -7,7 +7,9 @@ use super::conv::{Padding, out_size};
 use super::{Buf, Lowering, Meta};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::kernel::ir::{E, ExprBuilder, Kernel, ReduceKernel, ReduceOp};
+use crate::kernel::ir::{
+    E, ExprBuilder, Kernel, MapKernel, ReduceKernel, ReduceOp, contiguous_strides,
+};
 use crate::shape::fmt_shape;
 
 /// Window size, strides and padding of a pooling op.
@@ -130,6 +132,18 @@ pub(crate) fn lower_pool(g: &PoolGeometry, max: bool) -> Lowering {
     Lowering::single(Kernel::Reduce(k), 1, 1)
 }
 
+/// Each window's first maximum (row-major offset from its corner, padding included) of
+/// input 0, into a temporary.
+fn argmax_temp(low: &mut Lowering, g: &PoolGeometry) -> Buf {
+    let t = low.temp(Meta::new(g.output(), DType::I32));
+    let mut fwd = lower_pool(g, true).calls.remove(0).kernel;
+    if let Kernel::Reduce(k) = &mut fwd {
+        k.op = ReduceOp::ArgMax;
+    }
+    low.call(fwd, vec![Buf::In(0)], vec![t]);
+    t
+}
+
 /// Windows that may contain an input pixel, per axis: `ceil(k / stride)`.
 fn candidates(k: usize, s: usize) -> usize {
     k.div_ceil(s)
@@ -158,14 +172,8 @@ pub(crate) fn lower_pool_grad(g: &PoolGeometry, max: bool) -> Lowering {
     let grad_in = if max { 2 } else { 0 };
     let mut dtypes = vec![DType::F32; if max { 3 } else { 1 }];
     let arg = if max {
-        let t = low.temp(Meta::new(g.output(), DType::I32));
-        let mut fwd = lower_pool(g, true).calls.remove(0).kernel;
-        if let Kernel::Reduce(k) = &mut fwd {
-            k.op = ReduceOp::ArgMax;
-        }
-        low.call(fwd, vec![Buf::In(0)], vec![t]);
         dtypes.push(DType::I32);
-        Some(t)
+        Some(argmax_temp(&mut low, g))
     } else {
         None
     };
@@ -210,5 +218,41 @@ pub(crate) fn lower_pool_grad(g: &PoolGeometry, max: bool) -> Lowering {
     let mut ins: Vec<Buf> = (0..if max { 3 } else { 1 }).map(Buf::In).collect();
     ins.extend(arg);
     low.call(Kernel::Reduce(k), ins, vec![Buf::Out(0)]);
+    low
+}
+
+/// The gradient of max-pool-grad wrt its `grad` (TensorFlow's MaxPoolGradGrad): for each
+/// window, input 2 (shaped like the pooled input) at the window's first maximum. Inputs:
+/// 0 = orig input, 1 = orig output (unused), 2 = grad.
+pub(crate) fn lower_max_pool_grad_grad(g: &PoolGeometry) -> Lowering {
+    let mut low = Lowering::default();
+    let arg = argmax_temp(&mut low, g);
+    let dtypes = [DType::F32, DType::F32, DType::F32, DType::I32];
+    let b = ExprBuilder::new(&dtypes);
+    let (n, oy, ox, c) = (b.coord(0), b.coord(1), b.coord(2), b.coord(3));
+    let best = b.load_affine(3, 0, contiguous_strides(&g.output()));
+    let kw = b.lit_i(g.o.ksize[1] as i64);
+    let y = start(&b, &oy, g.o.strides[0], g.pad_top) + &best / &kw;
+    let x = start(&b, &ox, g.o.strides[1], g.pad_left) + best.rem(&kw);
+    // A window of padding only (explicit padding) has no maximum to read.
+    let ok = y
+        .ge(&b.lit_i(0))
+        .and(&y.lt(&b.lit_i(g.h as i64)))
+        .and(&x.ge(&b.lit_i(0)))
+        .and(&x.lt(&b.lit_i(g.w as i64)));
+    let idx =
+        ((&n * &b.lit_i(g.h as i64) + &y) * b.lit_i(g.w as i64) + &x) * b.lit_i(g.c as i64) + &c;
+    let v = ok.select(&b.load_at(2, &idx), &b.lit(0.0f32));
+    let k = MapKernel {
+        space: g.output(),
+        inputs: dtypes.to_vec(),
+        expr: b.finish(&[&v]),
+        store: None,
+    };
+    low.call(
+        Kernel::Map(k),
+        vec![Buf::In(0), Buf::In(1), Buf::In(2), arg],
+        vec![Buf::Out(0)],
+    );
     low
 }
