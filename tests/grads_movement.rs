@@ -629,3 +629,39 @@ fn one_hot_is_a_constant() {
         });
     }
 }
+
+#[test]
+fn resize_grad_rejects_bad_input() {
+    for dev in devices() {
+        with_device(&dev, resize_grad_errors);
+    }
+}
+
+fn resize_grad_errors() {
+    let dy = Tensor::from_slice(&[1.0f32; 12], [1, 2, 3, 2]).unwrap();
+    let bilinear = ResizeMethod::Bilinear;
+    assert!(
+        ops::resize_grad(&dy, [0, 3], bilinear).is_err(),
+        "no pixels to add to"
+    );
+    assert!(
+        ops::resize_grad(&dy, [usize::MAX, 3], bilinear).is_err(),
+        "huge size"
+    );
+    let flat = ops::reshape(&dy, &[12]).unwrap();
+    assert!(
+        ops::resize_grad(&flat, [2, 2], bilinear).is_err(),
+        "not an image"
+    );
+    let ints = Tensor::from_slice(&[1i32; 12], [1, 2, 3, 2]).unwrap();
+    assert!(
+        ops::resize_grad(&ints, [2, 2], ResizeMethod::Nearest).is_err(),
+        "float32 only"
+    );
+    // An empty gradient to an empty image is fine.
+    let empty = Tensor::from_slice::<f32>(&[], [1, 0, 3, 2]).unwrap();
+    let g = ops::resize_grad(&empty, [0, 5], bilinear).unwrap();
+    assert_eq!(g.shape(), [1, 0, 5, 2]);
+    let g = ops::resize_grad(&empty, [2, 2], bilinear).unwrap();
+    assert_eq!(values(&g), vec![0.0; 8]);
+}

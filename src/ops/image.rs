@@ -1,6 +1,7 @@
 //! Image ops on `[height, width, channels]` or `[batch, height, width, channels]` tensors:
-//! resizing with TensorFlow 2's `tf.image.resize` semantics (half-pixel centres), flips and
-//! rotations (compositions of reverse and transpose).
+//! resizing with TensorFlow 2's `tf.image.resize` semantics (half-pixel centres) and its
+//! transpose (the gradient, a scatter-add), flips and rotations (compositions of reverse and
+//! transpose).
 
 use super::{
     Buf, GradContext, Lowering, Meta, Op, OpDef, apply1, cast, expect_inputs, reshape, reverse,
@@ -69,7 +70,7 @@ impl OpDef for ImageOp {
             ImageOp::Resize { .. } => ([x.shape[1], x.shape[2]], *size),
             ImageOp::ResizeGrad { .. } => (*size, [x.shape[1], x.shape[2]]),
         };
-        if (from[0] == 0 || from[1] == 0) && to[0] * to[1] > 0 {
+        if (from[0] == 0 || from[1] == 0) && to[0] > 0 && to[1] > 0 {
             return Err(Error::invalid(
                 self.name(),
                 format!("cannot resize an empty image {from:?} to {to:?}"),

@@ -426,8 +426,16 @@ fn window_grad(dy: &Tensor, shape: &[usize], begin: &[usize], stride: &[i64]) ->
         reverse(dy, &back)?
     };
     if s.iter().any(|&v| v > 1) {
-        let split: Vec<i64> = n.iter().flat_map(|&k| [k as i64, 1]).collect();
-        let gaps: Vec<[usize; 2]> = s.iter().flat_map(|&v| [[0, 0], [0, v - 1]]).collect();
+        // A size-1 axis after each strided one, padded to the stride.
+        let (mut split, mut gaps) = (Vec::new(), Vec::new());
+        for d in 0..r {
+            split.push(n[d] as i64);
+            gaps.push([0, 0]);
+            if s[d] > 1 {
+                split.push(1);
+                gaps.push([0, s[d] - 1]);
+            }
+        }
         let wide: Vec<usize> = (0..r).map(|d| n[d] * s[d]).collect();
         let spread = pad(&reshape(&t, &split)?, &gaps, PadMode::Constant(0.0))?;
         t = reshape(&spread, &wide.iter().map(|&w| w as i64).collect::<Vec<_>>())?;
