@@ -3,9 +3,12 @@
 //! on the GPU). Indices out of range are errors found before any kernel runs (read back from
 //! the device when they live there), as TensorFlow's CPU kernels report them.
 
-use super::movement::{checked_shape, gather_op, index_sum};
-use super::{Buf, Lowering, Meta, OpDef, expect_index};
-use crate::dtype::DType;
+use super::movement::{checked_shape, gather_op, index_sum, permute, zeros_on};
+use super::{
+    Buf, GradContext, Lowering, Meta, OpDef, add, broadcast_to, cast, concat, expect_index, less,
+    reshape, where_,
+};
+use crate::dtype::{DType, Scalar};
 use crate::error::{Error, Result};
 use crate::kernel::ir::{E, ExprBuilder, Kernel, MapKernel, ScatterKernel, contiguous_strides};
 use crate::shape::{fmt_shape, normalize_axis};
@@ -372,6 +375,130 @@ impl OpDef for GatherOp {
             GatherOp::OneHot { .. } => Ok(()),
         }
     }
+
+    fn gradient(&self, g: &GradContext) -> Result<Vec<Option<Tensor>>> {
+        let dy = g.grad();
+        match self {
+            GatherOp::Gather { axis, batch_dims } => {
+                let (p, i) = (&g.inputs[0], &g.inputs[1]);
+                let (a, b) = gather_axes(&Meta::of(p), &Meta::of(i), *axis, *batch_dims)?;
+                Ok(vec![
+                    g.to_input(0, || gather_grad(dy, p.shape(), i, a, b))?,
+                    None,
+                ])
+            }
+            GatherOp::GatherNd { batch_dims } => {
+                let (p, i) = (&g.inputs[0], &g.inputs[1]);
+                Ok(vec![
+                    g.to_input(0, || {
+                        let idx = with_batch_coords(i, *batch_dims as usize)?;
+                        scatter_nd(&idx, dy, p.shape())
+                    })?,
+                    None,
+                ])
+            }
+            GatherOp::ScatterNd { .. } => Ok(vec![
+                None,
+                g.to_input(1, || gather_nd(dy, &g.inputs[0], 0))?,
+            ]),
+            GatherOp::UnsortedSegmentSum { num_segments } => Ok(vec![
+                g.to_input(0, || gather_drop_negatives(dy, &g.inputs[1], *num_segments))?,
+                None,
+            ]),
+            // The output comes from integer indices only.
+            GatherOp::OneHot { .. } => Ok(vec![None]),
+        }
+    }
+}
+
+/// Indices as int32 (the index arithmetic of the gradients below is signed).
+fn to_i32(t: &Tensor) -> Result<Tensor> {
+    if t.dtype() == DType::I32 {
+        Ok(t.clone())
+    } else {
+        cast(t, DType::I32)
+    }
+}
+
+/// An int32 tensor built on the host, on `like`'s device.
+fn host_i32(like: &Tensor, values: Vec<usize>, shape: &[usize]) -> Result<Tensor> {
+    let v = values
+        .into_iter()
+        .map(|x| i32::try_from(x).map_err(|_| Error::invalid("gradient", "index exceeds int32")))
+        .collect::<Result<Vec<i32>>>()?;
+    Tensor::from_slice_on(&v, shape, like.device())
+}
+
+/// The gradient of a gather into params of `shape` along axis `a` with `b` batch dims: dy's
+/// slices summed into the rows they were read from (one segment per batch and row).
+fn gather_grad(dy: &Tensor, shape: &[usize], idx: &Tensor, a: usize, b: usize) -> Result<Tensor> {
+    let (ni, rank) = (idx.rank() - b, shape.len());
+    // dy is [batch, outer, index axes, inner]; segments sum over leading axes.
+    let perm: Vec<usize> = (0..b)
+        .chain(a..a + ni)
+        .chain(b..a)
+        .chain(a + ni..dy.rank())
+        .collect();
+    let data = permute(dy, &perm)?;
+    let (rows, batch) = (shape[a], shape[..b].iter().product::<usize>());
+    let ids = if b == 0 {
+        idx.clone()
+    } else {
+        let mut s = shape[..b].to_vec();
+        s.extend(std::iter::repeat_n(1, ni));
+        let offsets = host_i32(dy, (0..batch).map(|k| k * rows).collect(), &s)?;
+        add(&to_i32(idx)?, &offsets)?
+    };
+    let summed = unsorted_segment_sum(&data, &ids, batch * rows)?;
+    // [batch, rows, outer, inner] back to params' order.
+    let split: Vec<i64> = shape[..b]
+        .iter()
+        .chain([&rows])
+        .chain(&shape[b..a])
+        .chain(&shape[a + 1..])
+        .map(|&d| d as i64)
+        .collect();
+    let back: Vec<usize> = (0..b)
+        .chain(b + 1..=a)
+        .chain([b])
+        .chain(a + 1..rank)
+        .collect();
+    permute(&reshape(&summed, &split)?, &back)
+}
+
+/// gather_nd indices with `b` batch dims as full index tuples: each tuple prefixed by its
+/// batch coordinates.
+fn with_batch_coords(idx: &Tensor, b: usize) -> Result<Tensor> {
+    if b == 0 {
+        return Ok(idx.clone());
+    }
+    let lead = &idx.shape()[..b];
+    let st = &contiguous_strides(lead);
+    let n: usize = lead.iter().product();
+    let coords = (0..n)
+        .flat_map(|k| (0..b).map(move |d| (k / st[d] as usize) % lead[d]))
+        .collect();
+    let mut grid = lead.to_vec();
+    grid.extend(std::iter::repeat_n(1, idx.rank() - 1 - b));
+    grid.push(b);
+    let mut full = idx.shape()[..idx.rank() - 1].to_vec();
+    full.push(b);
+    let coords = broadcast_to(&host_i32(idx, coords, &grid)?, &full)?;
+    concat(&[&coords, &to_i32(idx)?], -1)
+}
+
+/// TensorFlow's `_GatherDropNegatives`: rows of `dy` at `ids`, zero where an id is
+/// negative (those were dropped); they read an appended zero row.
+fn gather_drop_negatives(dy: &Tensor, ids: &Tensor, num: usize) -> Result<Tensor> {
+    if ids.dtype() == DType::U32 {
+        return gather(dy, ids, 0, 0);
+    }
+    let mut zshape = dy.shape().to_vec();
+    zshape[0] = 1;
+    let padded = concat(&[dy, &zeros_on(dy, &zshape)?], 0)?;
+    let zero = Tensor::scalar_of(Scalar::from(0i32), ids.device())?;
+    let last = host_i32(ids, vec![num], &[])?;
+    gather(&padded, &where_(&less(ids, &zero)?, &last, ids)?, 0, 0)
 }
 
 fn map_kernel(space: &[usize], inputs: Vec<DType>, b: ExprBuilder, v: &E) -> Kernel {

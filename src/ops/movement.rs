@@ -326,17 +326,181 @@ impl OpDef for MovementOp {
         let x = &g.inputs[0];
         let dy = g.grad();
         match self {
+            MovementOp::Gather(op) => op.gradient(g),
             MovementOp::Reshape { .. } => {
                 let shape: Vec<i64> = x.shape().iter().map(|&d| d as i64).collect();
                 Ok(vec![Some(reshape(dy, &shape)?)])
             }
             MovementOp::BroadcastTo { .. } => Ok(vec![g.to_input(0, || Ok(dy.clone()))?]),
-            _ => Err(Error::invalid(
-                self.name(),
-                "no gradient is defined for this op",
-            )),
+            MovementOp::Transpose { perm } => {
+                let mut inv = vec![0; perm.len()];
+                for (i, &p) in perm.iter().enumerate() {
+                    inv[p] = i;
+                }
+                Ok(vec![g.to_input(0, || transpose(dy, &inv))?])
+            }
+            // Each input gets its slab of dy.
+            MovementOp::Concat { axis } => {
+                let a = normalize_axis("concat", *axis, dy.rank())?;
+                let mut at = 0;
+                let mut out = Vec::with_capacity(g.inputs.len());
+                for (i, x) in g.inputs.iter().enumerate() {
+                    let mut begin = vec![0; x.rank()];
+                    begin[a] = at;
+                    at += x.shape()[a];
+                    let ones = vec![1; x.rank()];
+                    out.push(g.to_input(i, || strided_window(dy, &begin, &ones, x.shape()))?);
+                }
+                Ok(out)
+            }
+            MovementOp::Window { begin, stride, .. } => {
+                Ok(vec![g.to_input(0, || {
+                    window_grad(dy, x.shape(), begin, stride)
+                })?])
+            }
+            MovementOp::Pad { paddings, mode } => {
+                Ok(vec![g.to_input(0, || {
+                    pad_grad(dy, x.shape(), paddings, *mode)
+                })?])
+            }
+            // dy viewed as [m0, d0, m1, d1, ...], summed over the copies.
+            MovementOp::Tile { multiples } => Ok(vec![g.to_input(0, || {
+                let (mut split, mut axes) = (Vec::new(), Vec::new());
+                for (&m, &d) in multiples.iter().zip(x.shape()) {
+                    if m != 1 {
+                        axes.push(split.len() as i64);
+                        split.push(m as i64);
+                    }
+                    split.push(d as i64);
+                }
+                if axes.is_empty() {
+                    return Ok(dy.clone());
+                }
+                super::reduce_sum(&reshape(dy, &split)?, axes, false)
+            })?]),
+            MovementOp::Reverse { axes } => Ok(vec![g.to_input(0, || reverse(dy, axes))?]),
         }
     }
+}
+
+/// `t` with its axes permuted, skipping the identity.
+pub(crate) fn permute(t: &Tensor, perm: &[usize]) -> Result<Tensor> {
+    if perm.iter().enumerate().all(|(i, &p)| i == p) {
+        return Ok(t.clone());
+    }
+    transpose(t, perm)
+}
+
+/// Zeros of `shape` (float32) on `like`'s device.
+pub(crate) fn zeros_on(like: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    crate::device::with_device(like.device(), || super::zeros(shape, DType::F32))
+}
+
+/// The gradient of a window: `dy` scattered back into zeros of the input's `shape`. Axes
+/// read backwards are reversed, each element is followed by `|stride| - 1` zeros (padding
+/// a new axis of size 1), and the result is padded out to the first element read.
+fn window_grad(dy: &Tensor, shape: &[usize], begin: &[usize], stride: &[i64]) -> Result<Tensor> {
+    let (r, n) = (shape.len(), dy.shape().to_vec());
+    if dy.size() == 0 {
+        return zeros_on(dy, shape);
+    }
+    // A stride only matters past an axis's first element.
+    let step: Vec<i64> = (0..r)
+        .map(|d| if n[d] > 1 { stride[d] } else { 1 })
+        .collect();
+    let s: Vec<usize> = step.iter().map(|v| v.unsigned_abs() as usize).collect();
+    // The lowest position read on each axis (infer checked the window fits).
+    let lo: Vec<usize> = (0..r)
+        .map(|d| {
+            if step[d] < 0 {
+                begin[d] - (n[d] - 1) * s[d]
+            } else {
+                begin[d]
+            }
+        })
+        .collect();
+    let back: Vec<i64> = (0..r).filter(|&d| step[d] < 0).map(|d| d as i64).collect();
+    let mut t = if back.is_empty() {
+        dy.clone()
+    } else {
+        reverse(dy, &back)?
+    };
+    if s.iter().any(|&v| v > 1) {
+        // A size-1 axis after each strided one, padded to the stride.
+        let (mut split, mut gaps) = (Vec::new(), Vec::new());
+        for d in 0..r {
+            split.push(n[d] as i64);
+            gaps.push([0, 0]);
+            if s[d] > 1 {
+                split.push(1);
+                gaps.push([0, s[d] - 1]);
+            }
+        }
+        let wide: Vec<usize> = (0..r).map(|d| n[d] * s[d]).collect();
+        let spread = pad(&reshape(&t, &split)?, &gaps, PadMode::Constant(0.0))?;
+        t = reshape(&spread, &wide.iter().map(|&w| w as i64).collect::<Vec<_>>())?;
+        // The last element's gap may run past the input's end.
+        let fit: Vec<usize> = (0..r).map(|d| wide[d].min(shape[d] - lo[d])).collect();
+        if fit != wide {
+            t = strided_window(&t, &vec![0; r], &vec![1; r], &fit)?;
+        }
+    }
+    let around: Vec<[usize; 2]> = (0..r)
+        .map(|d| [lo[d], shape[d] - lo[d] - t.shape()[d]])
+        .collect();
+    if around.iter().all(|p| *p == [0, 0]) {
+        return Ok(t);
+    }
+    pad(&t, &around, PadMode::Constant(0.0))
+}
+
+/// The gradient of a pad (TensorFlow's PadGrad and MirrorPadGrad): the interior of `dy`;
+/// for mirror modes, plus each border slab reversed and added onto the elements it copied,
+/// one axis at a time.
+fn pad_grad(
+    dy: &Tensor,
+    shape: &[usize],
+    paddings: &[[usize; 2]],
+    mode: PadMode,
+) -> Result<Tensor> {
+    let r = shape.len();
+    if let PadMode::Constant(_) = mode {
+        let begin: Vec<usize> = paddings.iter().map(|p| p[0]).collect();
+        return strided_window(dy, &begin, &vec![1; r], shape);
+    }
+    if num_elements(shape) == 0 {
+        return zeros_on(dy, shape);
+    }
+    // Reflect mirrors about the edge element (skipping it), symmetric about the edge.
+    let e = usize::from(mode == PadMode::Reflect);
+    let mut t = dy.clone();
+    for d in 0..r {
+        let ([p0, p1], n) = (paddings[d], shape[d]);
+        if p0 == 0 && p1 == 0 {
+            continue;
+        }
+        let slab = |t: &Tensor, from: usize, len: usize| {
+            let mut begin = vec![0; r];
+            begin[d] = from;
+            let mut size = t.shape().to_vec();
+            size[d] = len;
+            strided_window(t, &begin, &vec![1; r], &size)
+        };
+        let fold = |part: Tensor, before: usize, after: usize| {
+            let mut p = vec![[0, 0]; r];
+            p[d] = [before, after];
+            pad(&reverse(&part, &[d as i64])?, &p, PadMode::Constant(0.0))
+        };
+        let mut acc = slab(&t, p0, n)?;
+        if p0 > 0 {
+            acc = super::add(&acc, &fold(slab(&t, 0, p0)?, e, n - p0 - e)?)?;
+        }
+        if p1 > 0 {
+            acc = super::add(&acc, &fold(slab(&t, p0 + n, p1)?, n - p1 - e, e)?)?;
+        }
+        t = acc;
+    }
+    Ok(t)
 }
 
 /// `sum(term * stride)` as an i32 node (0 for no terms).
