@@ -475,7 +475,6 @@ fn cross_entropies_first_order() {
 }
 
 #[test]
-#[ignore = "needs the softmax and sigmoid gradient rules of the elementwise/reduce branch"]
 fn cross_entropies_second_order() {
     cross_entropies(true);
 }
@@ -524,7 +523,6 @@ fn bias_add() {
 }
 
 #[test]
-#[ignore = "needs the where, square and gather gradient rules of the other branches"]
 fn composed_nn_ops() {
     let mut rng = Gen::new(15);
     for dev in devices() {

@@ -418,26 +418,214 @@ impl OpDef for ElementwiseOp {
     }
 
     fn gradient(&self, g: &GradContext) -> Result<Vec<Option<Tensor>>> {
-        let (x, dy) = (&g.inputs, g.grad());
+        let (x, dy) = (g.inputs, g.grad());
         match self {
-            ElementwiseOp::Binary(BinaryOp::Add) => Ok(vec![
-                g.to_input(0, || Ok(dy.clone()))?,
-                g.to_input(1, || Ok(dy.clone()))?,
-            ]),
-            ElementwiseOp::Binary(BinaryOp::Sub) => Ok(vec![
-                g.to_input(0, || Ok(dy.clone()))?,
-                g.to_input(1, || neg(dy))?,
-            ]),
-            ElementwiseOp::Binary(BinaryOp::Mul) => Ok(vec![
-                g.to_input(0, || mul(dy, &x[1]))?,
-                g.to_input(1, || mul(dy, &x[0]))?,
-            ]),
-            _ => Err(Error::invalid(
-                self.name(),
-                "no gradient is defined for this op",
-            )),
+            ElementwiseOp::Unary(u) => Ok(vec![unary_grad(*u, g, &x[0], &g.outputs[0], dy)?]),
+            ElementwiseOp::Binary(b) => binary_grad(*b, g, &x[0], &x[1], &g.outputs[0], dy),
+            ElementwiseOp::Where => {
+                // The condition picks which branch each element's gradient flows to.
+                let zero = super::zeros_like(dy)?;
+                Ok(vec![
+                    None,
+                    g.to_input(1, || where_(&x[0], dy, &zero))?,
+                    g.to_input(2, || where_(&x[0], &zero, dy))?,
+                ])
+            }
+            ElementwiseOp::ClipByValue => {
+                // Inside [lo, hi] the gradient goes to x; below to lo, above to hi (as TF).
+                let zero = super::zeros_like(dy)?;
+                let below = less(&x[0], &x[1])?;
+                let above = greater(&x[0], &x[2])?;
+                let inside = logical_not(&logical_or(&below, &above)?)?;
+                Ok(vec![
+                    g.to_input(0, || where_(&inside, dy, &zero))?,
+                    g.to_input(1, || where_(&below, dy, &zero))?,
+                    g.to_input(2, || where_(&above, dy, &zero))?,
+                ])
+            }
+            // A cast between floats passes the gradient; to or from integers there is none.
+            ElementwiseOp::Cast(to) => Ok(vec![if *to == DType::F32 {
+                g.to_input(0, || Ok(dy.clone()))?
+            } else {
+                None
+            }]),
         }
     }
+}
+
+/// `d/dx` of a unary op times `dy`, from its input `x` and output `y`.
+fn unary_grad(
+    u: UnaryOp,
+    g: &GradContext,
+    x: &Tensor,
+    y: &Tensor,
+    dy: &Tensor,
+) -> Result<Option<Tensor>> {
+    use UnaryOp::*;
+    let lit = |v: f64| super::scalar_like(x, v);
+    let zero = || super::zeros_like(dy);
+    g.to_input(0, || match u {
+        Abs => mul(dy, &sign(x)?), // 0 at 0, as TF
+        Neg => neg(dy),
+        Sign => zero(),
+        Square => mul(dy, &mul(x, &lit(2.0)?)?),
+        Sqrt => div(dy, &mul(y, &lit(2.0)?)?),
+        // d x^-1/2 = -1/2 y^3
+        Rsqrt => mul(dy, &mul(&mul(&square(y)?, y)?, &lit(-0.5)?)?),
+        Reciprocal => neg(&mul(dy, &square(y)?)?),
+        Exp => mul(dy, y),
+        Expm1 => mul(dy, &add(y, &lit(1.0)?)?),
+        Log => div(dy, x),
+        Log1p => div(dy, &add(x, &lit(1.0)?)?),
+        Sin => mul(dy, &cos(x)?),
+        Cos => neg(&mul(dy, &sin(x)?)?),
+        Tan => mul(dy, &add(&square(y)?, &lit(1.0)?)?),
+        Tanh => mul(dy, &sub(&lit(1.0)?, &square(y)?)?),
+        Sigmoid => mul(dy, &mul(y, &sub(&lit(1.0)?, y)?)?),
+        // Zero at the kink (x = 0), as TF's ReluGrad.
+        Relu => where_(&greater(x, &lit(0.0)?)?, dy, &zero()?),
+        Relu6 => {
+            let inside = logical_and(&greater(x, &lit(0.0)?)?, &less(x, &lit(6.0)?)?)?;
+            where_(&inside, dy, &zero()?)
+        }
+        // From the output, as TF's EluGrad: y < 0 -> dy (y + 1).
+        Elu => {
+            let neg_side = mul(dy, &add(y, &lit(1.0)?)?)?;
+            where_(&less(y, &lit(0.0)?)?, &neg_side, dy)
+        }
+        Selu => {
+            const SCALE: f64 = 1.050_700_987_355_480_5;
+            const ALPHA: f64 = 1.673_263_242_354_377_3;
+            let neg_side = mul(dy, &add(y, &lit(SCALE * ALPHA)?)?)?;
+            let pos_side = mul(dy, &lit(SCALE)?)?;
+            where_(&less(y, &lit(0.0)?)?, &neg_side, &pos_side)
+        }
+        // Phi(x) + x phi(x)
+        Gelu => {
+            let cdf = mul(
+                &add(
+                    &erf(&mul(x, &lit(std::f64::consts::FRAC_1_SQRT_2)?)?)?,
+                    &lit(1.0)?,
+                )?,
+                &lit(0.5)?,
+            )?;
+            let pdf = mul(
+                &exp(&mul(&square(x)?, &lit(-0.5)?)?)?,
+                &lit(1.0 / (2.0 * std::f64::consts::PI).sqrt())?,
+            )?;
+            mul(dy, &add(&cdf, &mul(x, &pdf)?)?)
+        }
+        // t = tanh(c (x + a x^3)): 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 a x^2)
+        GeluTanh => {
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            let a = 0.044715;
+            let x2 = square(x)?;
+            let inner = mul(&add(x, &mul(&mul(&x2, x)?, &lit(a)?)?)?, &lit(c)?)?;
+            let t = tanh(&inner)?;
+            let left = mul(&add(&t, &lit(1.0)?)?, &lit(0.5)?)?;
+            let dinner = mul(&add(&mul(&x2, &lit(3.0 * a)?)?, &lit(1.0)?)?, &lit(c)?)?;
+            let right = mul(
+                &mul(&mul(x, &lit(0.5)?)?, &sub(&lit(1.0)?, &square(&t)?)?)?,
+                &dinner,
+            )?;
+            mul(dy, &add(&left, &right)?)
+        }
+        // s (1 + x (1 - s))
+        Silu => {
+            let s = sigmoid(x)?;
+            let d = mul(&s, &add(&mul(x, &sub(&lit(1.0)?, &s)?)?, &lit(1.0)?)?)?;
+            mul(dy, &d)
+        }
+        Softplus => mul(dy, &sigmoid(x)?),
+        Softsign => div(dy, &square(&add(&abs(x)?, &lit(1.0)?)?)?),
+        Erf => mul(
+            dy,
+            &mul(
+                &exp(&neg(&square(x)?)?)?,
+                &lit(std::f64::consts::FRAC_2_SQRT_PI)?,
+            )?,
+        ),
+        Floor | Ceil | Round | LogicalNot | IsNan | IsInf | IsFinite => {
+            Err(Error::invalid(u.name(), "not differentiable"))
+        }
+    })
+    .or_else(|e| match u {
+        // Piecewise constant: no gradient, as TF registers them.
+        UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round => Ok(None),
+        _ => Err(e),
+    })
+}
+
+/// The gradients of a binary op for both inputs, each summed to its input's shape.
+fn binary_grad(
+    b: BinaryOp,
+    g: &GradContext,
+    x: &Tensor,
+    y: &Tensor,
+    z: &Tensor,
+    dy: &Tensor,
+) -> Result<Vec<Option<Tensor>>> {
+    use BinaryOp::*;
+    let lit = |v: f64| super::scalar_like(dy, v);
+    let zero = || super::zeros_like(dy);
+    Ok(match b {
+        Add => vec![
+            g.to_input(0, || Ok(dy.clone()))?,
+            g.to_input(1, || Ok(dy.clone()))?,
+        ],
+        Sub => vec![
+            g.to_input(0, || Ok(dy.clone()))?,
+            g.to_input(1, || neg(dy))?,
+        ],
+        Mul => vec![g.to_input(0, || mul(dy, y))?, g.to_input(1, || mul(dy, x))?],
+        // d(x/y)/dy = -z / y
+        Div => vec![
+            g.to_input(0, || div(dy, y))?,
+            g.to_input(1, || neg(&div(&mul(dy, z)?, y)?))?,
+        ],
+        FloorDiv => vec![None, None],
+        // x - floor(x/y) y, with floor(x/y) treated as constant (TF's FloorModGrad).
+        FloorMod => vec![
+            g.to_input(0, || Ok(dy.clone()))?,
+            g.to_input(1, || neg(&mul(dy, &floor_div(x, y)?)?))?,
+        ],
+        // dz/dx = y x^(y-1); dz/dy = z log x where x > 0, else 0 (TF's PowGrad).
+        Pow => vec![
+            g.to_input(0, || mul(dy, &mul(y, &pow(x, &sub(y, &lit(1.0)?)?)?)?))?,
+            g.to_input(1, || {
+                let safe = where_(&greater(x, &lit(0.0)?)?, x, &super::ones_like(x)?)?;
+                mul(dy, &mul(z, &log(&safe)?)?)
+            })?,
+        ],
+        // Ties go to x, as TF's MaximumGrad/MinimumGrad.
+        Maximum | Minimum => {
+            let to_x = if b == Maximum {
+                greater_equal(x, y)?
+            } else {
+                less_equal(x, y)?
+            };
+            let to_x = super::broadcast_to(&to_x, dy.shape())?;
+            vec![
+                g.to_input(0, || where_(&to_x, dy, &zero()?))?,
+                g.to_input(1, || where_(&to_x, &zero()?, dy))?,
+            ]
+        }
+        // atan2(a, b): da = b / (a^2 + b^2), db = -a / (a^2 + b^2)
+        Atan2 => {
+            let r2 = add(&square(x)?, &square(y)?)?;
+            vec![
+                g.to_input(0, || mul(dy, &div(y, &r2)?))?,
+                g.to_input(1, || neg(&mul(dy, &div(x, &r2)?)?))?,
+            ]
+        }
+        SquaredDifference => {
+            let d = mul(&mul(dy, &sub(x, y)?)?, &lit(2.0)?)?;
+            vec![g.to_input(0, || Ok(d.clone()))?, g.to_input(1, || neg(&d))?]
+        }
+        Equal | NotEqual | Less | LessEqual | Greater | GreaterEqual | LogicalAnd | LogicalOr => {
+            vec![None, None]
+        }
+    })
 }
 
 pub(crate) fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {

@@ -1,7 +1,7 @@
 //! Matrix products: batched `matmul` with broadcast batch dimensions and transposes, and
 //! `bias_add`.
 
-use super::{Lowering, Meta, Op, OpDef, apply1, expect_inputs};
+use super::{GradContext, Lowering, Meta, Op, OpDef, apply1, expect_inputs};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernel::ir::{Kernel, MatmulKernel, Operand, broadcast_strides};
@@ -111,6 +111,29 @@ impl OpDef for LinalgOp {
             epilogue: None,
         });
         Ok(Lowering::single(k, 2, 1))
+    }
+
+    /// TF's MatMulGrad: each operand's gradient is a product of dy with the other operand,
+    /// transposed to match; broadcast batch dimensions are summed away.
+    fn gradient(&self, g: &GradContext) -> Result<Vec<Option<Tensor>>> {
+        let LinalgOp::MatMul {
+            transpose_a: ta,
+            transpose_b: tb,
+        } = *self;
+        let (a, b, dy) = (&g.inputs[0], &g.inputs[1], g.grad());
+        let da = || match (ta, tb) {
+            (false, false) => matmul_t(dy, b, false, true),
+            (false, true) => matmul_t(dy, b, false, false),
+            (true, false) => matmul_t(b, dy, false, true),
+            (true, true) => matmul_t(b, dy, true, true),
+        };
+        let db = || match (ta, tb) {
+            (false, false) => matmul_t(a, dy, true, false),
+            (false, true) => matmul_t(dy, a, true, false),
+            (true, false) => matmul_t(a, dy, false, false),
+            (true, true) => matmul_t(dy, a, true, true),
+        };
+        Ok(vec![g.to_input(0, da)?, g.to_input(1, db)?])
     }
 }
 

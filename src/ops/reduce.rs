@@ -227,12 +227,77 @@ impl OpDef for ReductionOp {
                     dx
                 })])
             }
-            _ => Err(Error::invalid(
-                self.name(),
-                "no gradient is defined for this op",
-            )),
+            ReductionOp::Reduce { kind, axes, .. } => {
+                let axes = axes.resolve(self.name(), x.rank())?;
+                let dy = keepdims_grad(g.grad(), x.shape(), &axes)?;
+                let y = keepdims_grad(&g.outputs[0], x.shape(), &axes)?;
+                let ax: Vec<i64> = axes.iter().map(|&a| a as i64).collect();
+                Ok(vec![Some(match kind {
+                    // Shared equally among ties, as TF.
+                    ReduceKind::Max | ReduceKind::Min => {
+                        let hit = super::cast(&super::equal(x, &y)?, DType::F32)?;
+                        let count = reduce_sum(&hit, ax, true)?;
+                        super::mul(&super::div(&hit, &count)?, &dy)?
+                    }
+                    ReduceKind::LogSumExp => super::mul(&dy, &super::exp(&super::sub(x, &y)?)?)?,
+                    ReduceKind::Prod => prod_grad(x, &dy, &axes)?,
+                    _ => return Ok(vec![None]),
+                })])
+            }
+            // d cumsum = the reverse cumulative sum of dy (exclusive stays exclusive).
+            ReductionOp::Scan {
+                axis,
+                product: false,
+                exclusive,
+                reverse,
+            } => Ok(vec![Some(cumsum(g.grad(), *axis, *exclusive, !*reverse)?)]),
+            // TF's CumprodGrad: cumsum(y * dy) in the other direction, over x (x != 0).
+            ReductionOp::Scan {
+                axis,
+                product: true,
+                exclusive,
+                reverse,
+            } => {
+                let y = &g.outputs[0];
+                let s = cumsum(&super::mul(y, g.grad())?, *axis, *exclusive, !*reverse)?;
+                Ok(vec![Some(super::div(&s, x)?)])
+            }
+            ReductionOp::Softmax { axis, log } => {
+                let (y, dy) = (&g.outputs[0], g.grad());
+                Ok(vec![Some(if *log {
+                    // dy - softmax * sum(dy)
+                    let s = reduce_sum(dy, [*axis], true)?;
+                    super::sub(dy, &super::mul(&super::exp(y)?, &s)?)?
+                } else {
+                    // y (dy - sum(dy y))
+                    let s = reduce_sum(&super::mul(dy, y)?, [*axis], true)?;
+                    super::mul(y, &super::sub(dy, &s)?)?
+                })])
+            }
+            ReductionOp::ArgMax { .. } | ReductionOp::ArgMin { .. } => Ok(vec![None]),
         }
     }
+}
+
+/// TF's ProdGrad: the product of all other elements of each reduced group, as the product
+/// of exclusive cumulative products from the left and the right (correct with zeros).
+fn prod_grad(x: &Tensor, dy: &Tensor, axes: &[usize]) -> Result<Tensor> {
+    let rank = x.rank();
+    let kept: Vec<usize> = (0..rank).filter(|d| !axes.contains(d)).collect();
+    let perm: Vec<usize> = kept.iter().chain(axes).copied().collect();
+    let outer: usize = kept.iter().map(|&d| x.shape()[d]).product();
+    let r: usize = axes.iter().map(|&d| x.shape()[d]).product();
+    let flat = super::reshape(&super::transpose(x, &perm)?, &[outer as i64, r as i64])?;
+    let left = cumprod(&flat, 1, true, false)?;
+    let right = cumprod(&flat, 1, true, true)?;
+    let others = super::mul(&left, &right)?;
+    let permuted: Vec<i64> = perm.iter().map(|&d| x.shape()[d] as i64).collect();
+    let mut inverse = vec![0; rank];
+    for (i, &d) in perm.iter().enumerate() {
+        inverse[d] = i;
+    }
+    let back = super::transpose(&super::reshape(&others, &permuted)?, &inverse)?;
+    super::mul(&back, dy)
 }
 
 /// A reduction's output gradient reshaped to keep the reduced axes (as size 1), so that
