@@ -26,7 +26,11 @@ fn every_tensorflow_fixture_case_matches() {
             }
         }
     }
-    println!("{} passed, {} failed, {grads} gradients checked", passed, failed.len());
+    println!(
+        "{} passed, {} failed, {grads} gradients checked",
+        passed,
+        failed.len()
+    );
     assert!(grads >= 240, "gradient files are checked ({grads})");
     assert!(failed.is_empty(), "failing cases:\n{}", failed.join("\n"));
 }
