@@ -28,6 +28,7 @@ pub mod kernel;
 pub mod memory;
 pub mod npy;
 pub mod ops;
+pub mod optimizers;
 pub mod shape;
 pub mod tensor;
 
