@@ -145,7 +145,8 @@ fn fresh(dev: &Device) -> Device {
 
 #[test]
 fn one_dispatch_per_variable_per_step() {
-    let opts: Vec<(&str, Box<dyn Fn() -> Box<dyn Optimizer>>)> = vec![
+    type Make = Box<dyn Fn() -> Box<dyn Optimizer>>;
+    let opts: Vec<(&str, Make)> = vec![
         ("sgd", Box::new(|| Box::new(SGD::new(0.1)))),
         ("sgd_m", Box::new(|| Box::new(SGD::new(0.1).momentum(0.9)))),
         (
