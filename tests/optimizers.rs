@@ -361,3 +361,128 @@ fn minimize_and_schedules() {
     );
     let _ = LearningRate::from(0.1);
 }
+
+fn training_ops(lr: f32) -> Vec<wgflow::ops::TrainingOp> {
+    use wgflow::ops::TrainingOp::*;
+    let mut v = vec![];
+    for wd in [None, Some(0.004)] {
+        v.push(Sgd {
+            lr,
+            momentum: None,
+            nesterov: false,
+            weight_decay: wd,
+        });
+        for nesterov in [false, true] {
+            v.push(Sgd {
+                lr,
+                momentum: Some(0.9),
+                nesterov,
+                weight_decay: wd,
+            });
+        }
+        for amsgrad in [false, true] {
+            v.push(Adam {
+                lr,
+                alpha: lr * 0.3,
+                one_minus_beta_1: 0.1,
+                one_minus_beta_2: 0.001,
+                epsilon: 1e-7,
+                amsgrad,
+                weight_decay: wd,
+            });
+        }
+        v.push(Adagrad {
+            lr,
+            epsilon: 1e-7,
+            weight_decay: wd,
+        });
+        for (momentum, centered) in [
+            (None, false),
+            (Some(0.5), false),
+            (None, true),
+            (Some(0.5), true),
+        ] {
+            v.push(RmsProp {
+                lr,
+                rho: 0.9,
+                one_minus_rho: 0.1,
+                momentum,
+                epsilon: 1e-7,
+                centered,
+                weight_decay: wd,
+            });
+        }
+    }
+    v
+}
+
+/// Each update is one map kernel with an output per written buffer; its hyperparameters are
+/// runtime constants (the WGSL does not change with them), and it validates with naga.
+#[test]
+fn training_kernels_are_single_multi_output_maps() {
+    use wgflow::kernel::Kernel;
+    use wgflow::ops::{Meta, Op, OpDef};
+    for (a, b) in training_ops(0.01).into_iter().zip(training_ops(0.5)) {
+        let n = 2 + a.slot_names().len();
+        let ins = vec![Meta::new(vec![3, 5], wgflow::DType::F32); n];
+        let lower = |op: &wgflow::ops::TrainingOp| {
+            let op = Op::Training(op.clone());
+            let outs = op.infer(&ins).unwrap();
+            assert_eq!(outs.len(), n - 1);
+            let low = op.lower(&ins, &outs).unwrap();
+            assert_eq!(low.calls.len(), 1, "{op:?}: one kernel");
+            low.calls[0].kernel.clone()
+        };
+        let (ka, kb) = (lower(&a), lower(&b));
+        let Kernel::Map(mk) = &ka else {
+            panic!("{a:?}: not a map kernel")
+        };
+        assert_eq!(mk.expr.outputs.len(), n - 1, "{a:?}");
+        let Kernel::Map(mkb) = &kb else {
+            panic!("{b:?}: not a map kernel")
+        };
+        assert!(!mk.expr.params().is_empty(), "{a:?}: runtime constants");
+        assert_ne!(
+            mk.expr.params(),
+            mkb.expr.params(),
+            "{a:?}: the learning rate is a runtime constant"
+        );
+        for software in [false, true] {
+            let src = wgflow::kernel_wgsl(&ka, software).unwrap();
+            assert_eq!(
+                src,
+                wgflow::kernel_wgsl(&kb, software).unwrap(),
+                "{a:?}: the WGSL is independent of the hyperparameters"
+            );
+            let module = naga::front::wgsl::parse_str(&src)
+                .unwrap_or_else(|e| panic!("{a:?}: {}\n{src}", e.emit_to_string(&src)));
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::all(),
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{a:?}: {e:?}\n{src}"));
+        }
+        assert!(OpDef::name(&a).starts_with("ResourceApply"));
+    }
+}
+
+/// No gradient flows through an update: the tape sees it and gives `None`.
+#[test]
+fn updates_have_no_gradient() {
+    let x = Tensor::from_slice(&[1.0f32, 2.0], [2]).unwrap();
+    let g = Tensor::from_slice(&[0.5f32, 0.5], [2]).unwrap();
+    let tape = wgflow::GradientTape::new();
+    tape.watch(&x);
+    tape.watch(&g);
+    let op = wgflow::ops::TrainingOp::Sgd {
+        lr: 0.1,
+        momentum: None,
+        nesterov: false,
+        weight_decay: None,
+    };
+    let out = ops::apply(ops::Op::Training(op), &[&x, &g]).unwrap();
+    close(&out[0].to_vec::<f32>().unwrap(), &[0.95, 1.95], "sgd op");
+    let grads = tape.gradient(&out[0], &[&x, &g]).unwrap();
+    assert!(grads.iter().all(Option::is_none), "{grads:?}");
+}
