@@ -29,6 +29,7 @@ pub mod memory;
 pub mod module;
 pub mod npy;
 pub mod ops;
+pub mod optimizers;
 pub mod shape;
 pub mod tensor;
 

@@ -19,6 +19,7 @@ pub mod movement;
 pub mod nn;
 pub mod pool;
 pub mod reduce;
+pub mod training;
 
 pub use conv::{Conv2dOptions, Padding};
 pub use creation::*;
@@ -30,6 +31,7 @@ pub use movement::*;
 pub use nn::*;
 pub use pool::PoolOptions;
 pub use reduce::*;
+pub use training::TrainingOp;
 
 use crate::device::{Device, current_device};
 use crate::dtype::{DType, Scalar};
@@ -202,6 +204,7 @@ pub enum Op {
     Nn(NnOp),
     Movement(MovementOp),
     Image(ImageOp),
+    Training(TrainingOp),
 }
 
 impl Op {
@@ -214,6 +217,7 @@ impl Op {
             Op::Nn(o) => o,
             Op::Movement(o) => o,
             Op::Image(o) => o,
+            Op::Training(o) => o,
         }
     }
     pub fn name(&self) -> &'static str {
