@@ -136,8 +136,34 @@ fn conv2d_w4(c: &mut Criterion) {
     g.finish();
 }
 
+/// W3: one eager MLP training step (forward, tape gradient, SGD update), loss read back.
+fn mlp_step(c: &mut Criterion) {
+    let mut g = c.benchmark_group("W3_mlp_step_eager");
+    g.sample_size(20);
+    for dev in devices() {
+        with_device(&dev, || {
+            let model = wgflow::bench::W3Mlp::new().unwrap();
+            let x = ops::random_normal([128, 784], 0.0, 1.0, 3).unwrap();
+            let labels: Vec<i32> = (0..128).map(|i| (i * 7) % 10).collect();
+            let y = Tensor::from_slice(&labels, [128]).unwrap();
+            let sgd = wgflow::optimizers::SGD::new(0.01);
+            g.bench_function(tag(&dev), |b| {
+                b.iter(|| {
+                    model
+                        .train_step(&x, &y, &sgd)
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap()
+                })
+            });
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    mlp_step,
     matmul,
     elementwise,
     reduce,

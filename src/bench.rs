@@ -1,5 +1,5 @@
 //! The peer-benchmark workloads of `../shared/benchmarks/WORKLOADS.md` (W1 matmul, W2
-//! elementwise chain), measured by the same rules as the peers: untimed warm-ups, then the
+//! elementwise chain, W3 MLP training step), measured by the same rules as the peers: untimed warm-ups, then the
 //! median, minimum and maximum of timed repetitions that each end with the result complete
 //! and visible to the host. Used by `wgflow bench` and the criterion benches.
 
@@ -72,5 +72,86 @@ pub fn w2_eager(device: &Device, reps: usize) -> Result<Timing> {
             std::hint::black_box(v);
             Ok(())
         })
+    })
+}
+
+/// The W3 MLP (784-512-256-10, ReLU) as plain variables: glorot-uniform kernels, zero biases.
+pub struct W3Mlp {
+    pub vars: Vec<crate::Variable>,
+}
+
+impl W3Mlp {
+    pub fn new() -> Result<W3Mlp> {
+        let sizes = [784, 512, 256, 10];
+        let mut vars = Vec::new();
+        for (i, w) in sizes.windows(2).enumerate() {
+            let limit = (6.0 / (w[0] + w[1]) as f32).sqrt();
+            let k = ops::random_uniform([w[0], w[1]], -limit, limit, 10 + i as u64)?;
+            vars.push(crate::Variable::new(k, &format!("dense_{i}/kernel"), true));
+            let b = ops::zeros([w[1]], crate::DType::F32)?;
+            vars.push(crate::Variable::new(b, &format!("dense_{i}/bias"), true));
+        }
+        Ok(W3Mlp { vars })
+    }
+
+    /// Logits of a batch.
+    pub fn call(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = x.clone();
+        for (i, pair) in self.vars.chunks(2).enumerate() {
+            h = ops::bias_add(
+                &ops::matmul(&h, &pair[0].read_value())?,
+                &pair[1].read_value(),
+            )?;
+            if i < 2 {
+                h = ops::relu(&h)?;
+            }
+        }
+        Ok(h)
+    }
+
+    /// One eager training step: forward, mean sparse softmax cross-entropy, gradients on a
+    /// tape, and the optimizer's update. Returns the loss (not yet read back).
+    pub fn train_step(
+        &self,
+        x: &Tensor,
+        y: &Tensor,
+        optimizer: &dyn crate::optimizers::Optimizer,
+    ) -> Result<Tensor> {
+        let tape = crate::GradientTape::new();
+        let logits = self.call(x)?;
+        let loss = ops::reduce_mean(
+            &ops::sparse_softmax_cross_entropy_with_logits(y, &logits)?,
+            crate::Axes::All,
+            false,
+        )?;
+        let refs: Vec<&crate::Variable> = self.vars.iter().collect();
+        let grads = tape.gradient(&loss, &refs)?;
+        let pairs: Vec<(Tensor, &crate::Variable)> = grads
+            .into_iter()
+            .zip(&self.vars)
+            .filter_map(|(g, v)| g.map(|g| (g, v)))
+            .collect();
+        optimizer.apply_gradients(&pairs)?;
+        Ok(loss)
+    }
+}
+
+/// W3: the MLP training step (batch 128, SGD lr 0.01) eagerly; random normal inputs and
+/// labels `(i * 7) % 10` created outside the timed region; each step reads the loss back.
+/// Returns the timing and the loss before and after.
+pub fn w3_mlp_step(device: &Device, reps: usize) -> Result<(Timing, f32, f32)> {
+    with_device(device, || {
+        let model = W3Mlp::new()?;
+        let x = ops::random_normal([128, 784], 0.0, 1.0, 3)?;
+        let labels: Vec<i32> = (0..128).map(|i| (i * 7) % 10).collect();
+        let y = Tensor::from_slice(&labels, [128])?;
+        let sgd = crate::optimizers::SGD::new(0.01);
+        let first = model.train_step(&x, &y, &sgd)?.to_scalar::<f32>()?;
+        let timing = measure(5, reps, || {
+            model.train_step(&x, &y, &sgd)?.to_scalar::<f32>()?;
+            Ok(())
+        })?;
+        let last = model.train_step(&x, &y, &sgd)?.to_scalar::<f32>()?;
+        Ok((timing, first, last))
     })
 }

@@ -31,6 +31,8 @@ enum Workload {
     Matmul,
     /// W2: the elementwise chain on 1M floats, eager.
     Elementwise,
+    /// W3: the MLP training step (784-512-256-10, batch 128, SGD), eager with a GradientTape.
+    MlpStep,
 }
 
 #[derive(Subcommand)]
@@ -174,6 +176,11 @@ fn run(cli: Cli) -> Result<bool> {
                     Workload::Elementwise => {
                         let t = wgflow::bench::w2_eager(&dev, reps * 5)?;
                         json_line("W2", "eager", &dev, &t, "");
+                    }
+                    Workload::MlpStep => {
+                        let (t, first, last) = wgflow::bench::w3_mlp_step(&dev, reps * 3)?;
+                        let extra = format!(",\"loss_first\":{first:.4},\"loss_last\":{last:.4}");
+                        json_line("W3", "eager GradientTape", &dev, &t, &extra);
                     }
                 }
             }
