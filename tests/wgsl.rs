@@ -472,6 +472,11 @@ fn catalog() -> Vec<(String, Kernel)> {
             format!("max_pool_grad {pad:?}"),
             kernels(Op::Nn(NnOp::MaxPoolGrad(po)), mg),
         );
+        let gg = &[m(&x, DType::F32), m(&out, DType::F32), m(&x, DType::F32)];
+        add(
+            format!("max_pool_grad_grad {pad:?}"),
+            kernels(Op::Nn(NnOp::MaxPoolGradGrad(po)), gg),
+        );
         let ag = NnOp::AvgPoolGrad {
             input_shape: x.to_vec(),
             options: po,
@@ -481,6 +486,32 @@ fn catalog() -> Vec<(String, Kernel)> {
             kernels(Op::Nn(ag), &[m(&out, DType::F32)]),
         );
     }
+    for method in [ResizeMethod::Bilinear, ResizeMethod::Nearest] {
+        add(
+            format!("resize_grad {method:?}"),
+            kernels(
+                Op::Image(ImageOp::ResizeGrad {
+                    size: [6, 5],
+                    method,
+                }),
+                &[m(&[2, 13, 9, 3], DType::F32)],
+            ),
+        );
+    }
+    add(
+        "softmax_ce".into(),
+        kernels(
+            Op::Nn(NnOp::SoftmaxCrossEntropyWithLogits { axis: -1 }),
+            &[m(&[5, 4], DType::F32), m(&[5, 4], DType::F32)],
+        ),
+    );
+    add(
+        "sparse_softmax_ce".into(),
+        kernels(
+            Op::Nn(NnOp::SparseSoftmaxCrossEntropyWithLogits),
+            &[m(&[5], DType::I32), m(&[5, 4], DType::F32)],
+        ),
+    );
     add(
         "sigmoid_ce".into(),
         kernels(

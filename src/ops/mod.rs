@@ -6,7 +6,7 @@
 //! side. `apply` validates, lowers and runs; the gradient tape and the function tracer hook
 //! in there, so every op — primitive or composed from primitives — is seen by both.
 //!
-//! Ops that are compositions of other ops (softmax cross-entropy, `stack`, `l2_normalize`,
+//! Ops that are compositions of other ops (`dropout`, `stack`, `l2_normalize`,
 //! ...) are plain functions calling `apply` through the primitives.
 
 pub mod conv;
