@@ -472,60 +472,20 @@ impl Adam {
 }
 common_builders!(Adam);
 
-/// Adam with decoupled weight decay (default 0.004), applied before the Adam update.
-pub struct AdamW {
-    base: Base,
-    beta_1: f64,
-    beta_2: f64,
-    epsilon: f64,
-    amsgrad: bool,
-}
+/// Adam with decoupled weight decay (Keras's `AdamW`): an [`Adam`] whose weight decay
+/// (default 0.004) is applied before the Adam update, in the same kernel.
+pub struct AdamW;
 
 impl AdamW {
     /// Keras defaults: weight_decay 0.004, beta_1 0.9, beta_2 0.999, epsilon 1e-7.
-    pub fn new(learning_rate: impl Into<LearningRate>) -> Self {
-        let mut base = Base::new("adamw", learning_rate.into());
-        base.weight_decay = Some(0.004);
-        AdamW {
-            base,
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-7,
-            amsgrad: false,
-        }
-    }
-    pub fn beta_1(mut self, v: f64) -> Self {
-        self.beta_1 = v;
-        self
-    }
-    pub fn beta_2(mut self, v: f64) -> Self {
-        self.beta_2 = v;
-        self
-    }
-    pub fn epsilon(mut self, v: f64) -> Self {
-        self.epsilon = v;
-        self
-    }
-    pub fn amsgrad(mut self, b: bool) -> Self {
-        self.amsgrad = b;
-        self
-    }
-    fn op(&self, lr: f32, wd: Option<f32>, step: i64) -> TrainingOp {
-        adam_op(
-            lr,
-            wd,
-            step,
-            self.beta_1,
-            self.beta_2,
-            self.epsilon,
-            self.amsgrad,
-        )
-    }
-    fn slot_init(&self, _n: &str) -> f32 {
-        0.0
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(learning_rate: impl Into<LearningRate>) -> Adam {
+        let mut adam = Adam::new(learning_rate);
+        adam.base.name = "adamw".to_string();
+        adam.base.weight_decay = Some(0.004);
+        adam
     }
 }
-common_builders!(AdamW);
 
 /// RMSprop. Slots: `velocity`, `momentum` (momentum > 0), `average_gradient` (centered).
 pub struct RMSprop {
