@@ -464,6 +464,13 @@ fn unary_grad(
     use UnaryOp::*;
     let lit = |v: f64| super::scalar_like(x, v);
     let zero = || super::zeros_like(dy);
+    // Piecewise constant or boolean-valued: no gradient (None, as TF registers them).
+    if matches!(
+        u,
+        Floor | Ceil | Round | LogicalNot | IsNan | IsInf | IsFinite
+    ) {
+        return Ok(None);
+    }
     g.to_input(0, || match u {
         Abs => mul(dy, &sign(x)?), // 0 at 0, as TF
         Neg => neg(dy),
@@ -545,14 +552,10 @@ fn unary_grad(
                 &lit(std::f64::consts::FRAC_2_SQRT_PI)?,
             )?,
         ),
+        // Returned None above.
         Floor | Ceil | Round | LogicalNot | IsNan | IsInf | IsFinite => {
             Err(Error::invalid(u.name(), "not differentiable"))
         }
-    })
-    .or_else(|e| match u {
-        // Piecewise constant: no gradient, as TF registers them.
-        UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round => Ok(None),
-        _ => Err(e),
     })
 }
 
