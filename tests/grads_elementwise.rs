@@ -6,7 +6,7 @@ mod common;
 
 use common::gradcheck::Check;
 use common::{Gen, devices, values};
-use wgflow::{Axes, GradientTape, Tensor, ops, with_device};
+use wgflow::{Axes, DType, GradientTape, Tensor, ops, with_device};
 
 type Unary = (
     &'static str,
@@ -547,6 +547,46 @@ fn scans_softmax_and_matmul_first_and_second_order() {
                     ops::square(&ops::matmul_t(&xs[0], &xs[1], ta, tb)?)
                 });
             }
+        });
+    }
+}
+
+#[test]
+fn piecewise_constant_ops_and_casts_follow_tensorflow() {
+    for dev in devices() {
+        with_device(&dev, || {
+            let x = Tensor::from_slice(&[-1.5f32, 0.3, 2.7], [3]).unwrap();
+            let y = Tensor::from_slice(&[2.0f32], [1]).unwrap();
+            let tape = GradientTape::persistent();
+            tape.watch(&x);
+            tape.watch(&y);
+            // floor/ceil/round/floor_div have no gradient (None); sign's is zero.
+            let none = [
+                ops::floor(&x).unwrap(),
+                ops::ceil(&x).unwrap(),
+                ops::round(&x).unwrap(),
+                ops::floor_div(&x, &y).unwrap(),
+            ];
+            for t in &none {
+                assert!(
+                    tape.gradient(t, &[&x, &y])
+                        .unwrap()
+                        .iter()
+                        .all(Option::is_none)
+                );
+            }
+            let s = ops::sign(&x).unwrap();
+            let g = tape.gradient(&s, &[&x]).unwrap();
+            assert_eq!(values(g[0].as_ref().unwrap()), vec![0.0; 3]);
+            // float -> float passes dy through; through an integer there is none.
+            let c = ops::mul(&ops::cast(&x, DType::F32).unwrap(), &x).unwrap();
+            let g = tape.gradient(&c, &[&x]).unwrap();
+            let d: Vec<f64> = values(g[0].as_ref().unwrap());
+            for (a, b) in d.iter().zip([-3.0, 0.6, 5.4]) {
+                assert!((a - b).abs() < 1e-6, "{d:?}");
+            }
+            let i = ops::cast(&ops::cast(&x, DType::I32).unwrap(), DType::F32).unwrap();
+            assert!(tape.gradient(&i, &[&x]).unwrap()[0].is_none());
         });
     }
 }
