@@ -363,24 +363,10 @@ impl GradientTape {
     ) -> Result<Option<Tensor>> {
         let plan = self.begin("jacobian", target, &[source])?;
         let result = self.paused(|| -> Result<Option<Tensor>> {
-            let n = target.size();
-            let src_shape = plan.source_shapes[0].clone();
-            let mut rows = Vec::with_capacity(n);
-            for i in 0..n {
-                let seed = one_hot_seed(target, i)?;
-                match plan.run(target, seed, unconnected)?.swap_remove(0) {
-                    Some(g) => rows.push(g),
-                    None => return Ok(None),
-                }
-            }
-            let mut shape: Vec<i64> = target.shape().iter().map(|&d| d as i64).collect();
-            shape.extend(src_shape.iter().map(|&d| d as i64));
-            if rows.is_empty() {
-                let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-                return Ok(Some(ops::zeros(&dims, DType::F32)?));
-            }
-            let refs: Vec<&Tensor> = rows.iter().collect();
-            Ok(Some(ops::reshape(&ops::stack(&refs, 0)?, &shape)?))
+            let mut shape = target.shape().to_vec();
+            shape.extend(&plan.source_shapes[0]);
+            let seeds = (0..target.size()).map(|i| vec![i]);
+            plan.stacked_rows(target, seeds, unconnected, 0, &shape)
         });
         self.finish();
         result
@@ -411,28 +397,12 @@ impl GradientTape {
         let result = self.paused(|| -> Result<Option<Tensor>> {
             let b = target.shape()[0];
             let inner: usize = target.shape()[1..].iter().product();
-            let mut rows = Vec::with_capacity(inner);
-            for j in 0..inner {
-                // One-hot at j in every example: examples are independent, so row i of the
-                // gradient is example i's derivative of its output j.
-                let mut v = vec![0.0f32; b * inner];
-                for i in 0..b {
-                    v[i * inner + j] = 1.0;
-                }
-                let seed = Tensor::from_slice_on(&v, target.shape(), target.device())?;
-                match plan.run(target, seed, unconnected)?.swap_remove(0) {
-                    Some(g) => rows.push(g),
-                    None => return Ok(None),
-                }
-            }
-            let mut shape: Vec<i64> = target.shape().iter().map(|&d| d as i64).collect();
-            shape.extend(src_shape[1..].iter().map(|&d| d as i64));
-            if rows.is_empty() {
-                let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-                return Ok(Some(ops::zeros(&dims, DType::F32)?));
-            }
-            let refs: Vec<&Tensor> = rows.iter().collect();
-            Ok(Some(ops::reshape(&ops::stack(&refs, 1)?, &shape)?))
+            let mut shape = target.shape().to_vec();
+            shape.extend(&src_shape[1..]);
+            // One-hot at j in every example: examples are independent, so row i of the
+            // gradient is example i's derivative of its output j.
+            let seeds = (0..inner).map(|j| (0..b).map(|i| i * inner + j).collect());
+            plan.stacked_rows(target, seeds, unconnected, 1, &shape)
         });
         self.finish();
         result
@@ -533,13 +503,6 @@ impl Drop for GradientTape {
     }
 }
 
-/// A one-hot float tensor shaped like `target`, on its device.
-fn one_hot_seed(target: &Tensor, i: usize) -> Result<Tensor> {
-    let mut v = vec![0.0f32; target.size()];
-    v[i] = 1.0;
-    Tensor::from_slice_on(&v, target.shape(), target.device())
-}
-
 /// A snapshot of the record and the sources of one gradient request.
 struct Plan {
     entries: Vec<Entry>,
@@ -550,6 +513,36 @@ struct Plan {
 }
 
 impl Plan {
+    /// The gradient of the first source for each seed (ones at the given positions of the
+    /// target), stacked along `axis` and shaped `shape`; `None` if the source is unconnected.
+    fn stacked_rows(
+        &self,
+        target: &Tensor,
+        seeds: impl Iterator<Item = Vec<usize>>,
+        unconnected: UnconnectedGradients,
+        axis: i64,
+        shape: &[usize],
+    ) -> Result<Option<Tensor>> {
+        let mut rows = Vec::new();
+        for ones in seeds {
+            let mut v = vec![0.0f32; target.size()];
+            for i in ones {
+                v[i] = 1.0;
+            }
+            let seed = Tensor::from_slice_on(&v, target.shape(), target.device())?;
+            match self.run(target, seed, unconnected)?.swap_remove(0) {
+                Some(g) => rows.push(g),
+                None => return Ok(None),
+            }
+        }
+        if rows.is_empty() {
+            return Ok(Some(ops::zeros(shape, DType::F32)?));
+        }
+        let refs: Vec<&Tensor> = rows.iter().collect();
+        let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+        Ok(Some(ops::reshape(&ops::stack(&refs, axis)?, &dims)?))
+    }
+
     /// One backward walk from `target` seeded with `seed`.
     fn run(
         &self,

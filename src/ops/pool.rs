@@ -82,6 +82,17 @@ fn start(b: &ExprBuilder, o: &E, stride: usize, pad: usize) -> E {
     o * &b.lit_i(stride as i64) - b.lit_i(pad as i64)
 }
 
+/// Whether input pixel `(n, y, x, c)` lies inside the image (not padding), and its NHWC index.
+fn pixel(b: &ExprBuilder, g: &PoolGeometry, n: &E, y: &E, x: &E, c: &E) -> (E, E) {
+    let ok = y
+        .ge(&b.lit_i(0))
+        .and(&y.lt(&b.lit_i(g.h as i64)))
+        .and(&x.ge(&b.lit_i(0)))
+        .and(&x.lt(&b.lit_i(g.w as i64)));
+    let idx = ((n * &b.lit_i(g.h as i64) + y) * b.lit_i(g.w as i64) + x) * b.lit_i(g.c as i64) + c;
+    (ok, idx)
+}
+
 /// Number of in-image positions of a window starting at `s` of size `k` in `[0, n)`.
 fn valid_count(b: &ExprBuilder, s: &E, k: usize, n: usize) -> E {
     let hi = (s + &b.lit_i(k as i64)).min(&b.lit_i(n as i64));
@@ -102,13 +113,7 @@ pub(crate) fn lower_pool(g: &PoolGeometry, max: bool) -> Lowering {
     );
     let y = start(&b, &oy, g.o.strides[0], g.pad_top) + &ky;
     let x = start(&b, &ox, g.o.strides[1], g.pad_left) + &kx;
-    let ok = y
-        .ge(&b.lit_i(0))
-        .and(&y.lt(&b.lit_i(g.h as i64)))
-        .and(&x.ge(&b.lit_i(0)))
-        .and(&x.lt(&b.lit_i(g.w as i64)));
-    let idx =
-        ((&n * &b.lit_i(g.h as i64) + &y) * b.lit_i(g.w as i64) + &x) * b.lit_i(g.c as i64) + &c;
+    let (ok, idx) = pixel(&b, g, &n, &y, &x, &c);
     let v = b.load_at(0, &idx);
     let v = ok.select(&v, &b.lit(if max { f32::NEG_INFINITY } else { 0.0 }));
     let prologue = b.finish(&[&v]);
@@ -235,13 +240,7 @@ pub(crate) fn lower_max_pool_grad_grad(g: &PoolGeometry) -> Lowering {
     let y = start(&b, &oy, g.o.strides[0], g.pad_top) + &best / &kw;
     let x = start(&b, &ox, g.o.strides[1], g.pad_left) + best.rem(&kw);
     // A window of padding only (explicit padding) has no maximum to read.
-    let ok = y
-        .ge(&b.lit_i(0))
-        .and(&y.lt(&b.lit_i(g.h as i64)))
-        .and(&x.ge(&b.lit_i(0)))
-        .and(&x.lt(&b.lit_i(g.w as i64)));
-    let idx =
-        ((&n * &b.lit_i(g.h as i64) + &y) * b.lit_i(g.w as i64) + &x) * b.lit_i(g.c as i64) + &c;
+    let (ok, idx) = pixel(&b, g, &n, &y, &x, &c);
     let v = ok.select(&b.load_at(2, &idx), &b.lit(0.0f32));
     let k = MapKernel {
         space: g.output(),

@@ -32,10 +32,7 @@ impl ExponentialDecay {
 
 impl LearningRateSchedule for ExponentialDecay {
     fn at(&self, step: i64) -> f64 {
-        let mut p = step as f64 / self.decay_steps;
-        if self.staircase {
-            p = p.floor();
-        }
+        let p = progress(step, self.decay_steps, self.staircase);
         self.initial_learning_rate * self.decay_rate.powf(p)
     }
 }
@@ -157,10 +154,13 @@ impl InverseTimeDecay {
 
 impl LearningRateSchedule for InverseTimeDecay {
     fn at(&self, step: i64) -> f64 {
-        let mut p = step as f64 / self.decay_steps;
-        if self.staircase {
-            p = p.floor();
-        }
+        let p = progress(step, self.decay_steps, self.staircase);
         self.initial_learning_rate / (1.0 + self.decay_rate * p)
     }
+}
+
+/// `step / decay_steps`, rounded down with `staircase` (Exponential and InverseTime decay).
+fn progress(step: i64, decay_steps: f64, staircase: bool) -> f64 {
+    let p = step as f64 / decay_steps;
+    if staircase { p.floor() } else { p }
 }
