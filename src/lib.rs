@@ -24,6 +24,7 @@ pub mod conformance;
 pub mod device;
 pub mod dtype;
 pub mod error;
+pub mod graph;
 pub mod kernel;
 pub mod memory;
 pub mod module;
@@ -43,6 +44,7 @@ pub use device::{
 };
 pub use dtype::{DType, Element, Scalar};
 pub use error::{Error, Result};
+pub use graph::{Arg, Function, TensorSpec, function, init_scope, print, run_functions_eagerly};
 pub use memory::{DeviceStats, MemoryInfo};
 pub use module::Module;
 pub use ops::Axes;

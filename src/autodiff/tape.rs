@@ -111,6 +111,19 @@ pub fn stop_recording<R>(f: impl FnOnce() -> R) -> R {
 
 /// The same values as `x`, through which no gradient flows (shares `x`'s buffer).
 pub fn stop_gradient(x: &Tensor) -> Tensor {
+    if x.is_symbolic() {
+        // A new id for the same graph value: tapes do not see through it.
+        if let Some(t) = crate::graph::trace::alias(x) {
+            return t;
+        }
+        if crate::graph::is_tracing() {
+            let v = crate::graph::trace::value(x);
+            if v.is_ok() {
+                return crate::graph::trace::alias(x).expect("captured just now");
+            }
+        }
+        return x.clone();
+    }
     Tensor::from_buffer(x.buffer().clone(), x.shape().to_vec(), x.dtype())
 }
 

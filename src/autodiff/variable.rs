@@ -82,7 +82,15 @@ fn scoped(name: &str) -> String {
 
 impl Variable {
     /// A variable holding `initial`, named `name` inside the current [`name_scope`].
+    ///
+    /// Inside a traced function, create variables from concrete values (e.g. under
+    /// [`crate::graph::init_scope`]); a symbolic initial value has nothing to hold.
     pub fn new(initial: Tensor, name: &str, trainable: bool) -> Variable {
+        assert!(
+            !initial.is_symbolic(),
+            "Variable::new: the initial value is symbolic; create variables outside the \
+             function or inside wgflow::init_scope"
+        );
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let name = if name.is_empty() { "Variable" } else { name };
         Variable(Arc::new(VariableInner {
@@ -105,13 +113,13 @@ impl Variable {
         self.0.trainable
     }
     pub fn shape(&self) -> Vec<usize> {
-        self.value_unrecorded().shape().to_vec()
+        self.concrete_value().shape().to_vec()
     }
     pub fn dtype(&self) -> DType {
-        self.value_unrecorded().dtype()
+        self.concrete_value().dtype()
     }
     pub fn device(&self) -> Device {
-        self.value_unrecorded().device().clone()
+        self.concrete_value().device().clone()
     }
 
     /// The current value; a recording tape that watches accessed variables records the read.
@@ -126,7 +134,15 @@ impl Variable {
         self.read_value()
     }
 
+    /// The value without recording the read on tapes; inside a traced function, the
+    /// symbolic value at this point of the trace.
     pub(crate) fn value_unrecorded(&self) -> Tensor {
+        let v = self.concrete_value();
+        crate::graph::trace::read_variable(self, &v).unwrap_or(v)
+    }
+
+    /// The value the variable holds now, outside any trace.
+    pub(crate) fn concrete_value(&self) -> Tensor {
         self.0
             .value
             .read()
@@ -135,7 +151,7 @@ impl Variable {
     }
 
     fn check(&self, op: &str, t: &Tensor) -> Result<()> {
-        let cur = self.value_unrecorded();
+        let cur = self.concrete_value();
         if t.shape() != cur.shape() || t.dtype() != cur.dtype() {
             return Err(Error::shape(
                 op,
@@ -166,6 +182,9 @@ impl Variable {
     /// Sets the value (same shape and dtype). No gradient flows through an assignment.
     pub fn assign(&self, value: &Tensor) -> Result<()> {
         self.check("assign", value)?;
+        if let Some(r) = crate::graph::trace::write_variable(self, value) {
+            return r;
+        }
         let fresh = super::stop_gradient(value);
         *self.0.value.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         Ok(())
@@ -188,7 +207,7 @@ impl Variable {
 
 impl std::fmt::Debug for Variable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let v = self.value_unrecorded();
+        let v = self.concrete_value();
         write!(
             f,
             "Variable('{}', shape={}, dtype={}, trainable={})",
@@ -203,7 +222,7 @@ impl std::fmt::Debug for Variable {
 impl std::fmt::Display for Variable {
     /// `<tf.Variable 'name' shape=(2,) dtype=float32, numpy=[1. 2.]>`-style.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let v = self.value_unrecorded();
+        let v = self.concrete_value();
         write!(
             f,
             "<Variable '{}' shape={} dtype={}, value={}>",

@@ -328,6 +328,14 @@ impl Device {
         self.0.backend.flush(&self.0)
     }
 
+    /// The most buffers one kernel may bind (inputs and outputs) on this device.
+    pub fn max_kernel_bindings(&self) -> usize {
+        match &self.0.backend {
+            Backend::Cpu(_) => 64,
+            Backend::Wgpu(b) => b.max_bindings(),
+        }
+    }
+
     pub(crate) fn alloc(&self, words: usize) -> Result<Buffer> {
         Buffer::new(self, words)
     }

@@ -280,48 +280,52 @@ impl ExprBuilder {
     pub fn finish(self, outputs: &[&E]) -> Expr {
         let p = self.0.borrow();
         let outputs: Vec<NodeId> = outputs.iter().map(|e| e.id).collect();
-        // Only what the outputs depend on: builders leave unused nodes behind (index
-        // arithmetic for a path not taken), and every backend would evaluate them.
-        let mut live = vec![false; p.nodes.len()];
-        for &o in &outputs {
-            live[o as usize] = true;
-        }
-        for i in (0..p.nodes.len()).rev() {
-            if live[i] {
-                for a in node_args(&p.nodes[i]) {
-                    live[a as usize] = true;
-                }
+        compact(&p.nodes, &p.dtypes, &outputs)
+    }
+}
+
+/// An [`Expr`] of only what `outputs` depend on: builders leave unused nodes behind (index
+/// arithmetic for a path not taken), and every backend would evaluate them.
+pub fn compact(nodes: &[Node], dtypes: &[DType], outputs: &[NodeId]) -> Expr {
+    let mut live = vec![false; nodes.len()];
+    for &o in outputs {
+        live[o as usize] = true;
+    }
+    for i in (0..nodes.len()).rev() {
+        if live[i] {
+            for a in node_args(&nodes[i]) {
+                live[a as usize] = true;
             }
         }
-        let mut new_id = vec![0 as NodeId; p.nodes.len()];
-        let (mut nodes, mut dtypes) = (Vec::new(), Vec::new());
-        for (i, node) in p.nodes.iter().enumerate() {
-            if !live[i] {
-                continue;
-            }
-            new_id[i] = nodes.len() as NodeId;
-            let m = |a: NodeId| new_id[a as usize];
-            nodes.push(match node.clone() {
-                Node::Load {
-                    input,
-                    index: Index::Node(ix),
-                } => Node::Load {
-                    input,
-                    index: Index::Node(m(ix)),
-                },
-                Node::Unary(f, a) => Node::Unary(f, m(a)),
-                Node::Binary(f, a, b) => Node::Binary(f, m(a), m(b)),
-                Node::Select(c, a, b) => Node::Select(m(c), m(a), m(b)),
-                Node::Cast(t, a) => Node::Cast(t, m(a)),
-                leaf => leaf,
-            });
-            dtypes.push(p.dtypes[i]);
+    }
+    let mut new_id = vec![0 as NodeId; nodes.len()];
+    let (mut kept, mut kept_dtypes) = (Vec::new(), Vec::new());
+    for (i, node) in nodes.iter().enumerate() {
+        if !live[i] {
+            continue;
         }
-        Expr {
-            nodes,
-            dtypes,
-            outputs: outputs.iter().map(|&o| new_id[o as usize]).collect(),
-        }
+        new_id[i] = kept.len() as NodeId;
+        let m = |a: NodeId| new_id[a as usize];
+        kept.push(match node.clone() {
+            Node::Load {
+                input,
+                index: Index::Node(ix),
+            } => Node::Load {
+                input,
+                index: Index::Node(m(ix)),
+            },
+            Node::Unary(f, a) => Node::Unary(f, m(a)),
+            Node::Binary(f, a, b) => Node::Binary(f, m(a), m(b)),
+            Node::Select(c, a, b) => Node::Select(m(c), m(a), m(b)),
+            Node::Cast(t, a) => Node::Cast(t, m(a)),
+            leaf => leaf,
+        });
+        kept_dtypes.push(dtypes[i]);
+    }
+    Expr {
+        nodes: kept,
+        dtypes: kept_dtypes,
+        outputs: outputs.iter().map(|&o| new_id[o as usize]).collect(),
     }
 }
 

@@ -259,6 +259,12 @@ fn op_device(name: &str, inputs: &[&Tensor]) -> Result<Device> {
 pub fn apply(op: Op, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
     let metas: Vec<Meta> = inputs.iter().map(|t| Meta::of(t)).collect();
     let outs = op.infer(&metas)?;
+    if crate::graph::is_tracing() {
+        // Inside a function: a graph node, symbolic outputs; tapes record it all the same.
+        let outputs = crate::graph::trace::record_op(op.clone(), inputs, outs)?;
+        crate::autodiff::record(&op, inputs, &outputs);
+        return Ok(outputs);
+    }
     let device = op_device(op.name(), inputs)?;
     op.def().check_values(inputs)?;
     let lowering = op.lower(&metas, &outs)?;
@@ -272,7 +278,7 @@ pub fn apply1(op: Op, inputs: &[&Tensor]) -> Result<Tensor> {
     Ok(apply(op, inputs)?.swap_remove(0))
 }
 
-fn execute(
+pub(crate) fn execute(
     device: &Device,
     low: &Lowering,
     inputs: &[&Tensor],

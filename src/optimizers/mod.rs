@@ -176,7 +176,8 @@ impl Base {
                 out.push(v.clone());
                 continue;
             }
-            let value = stop_recording(|| {
+            // Slots are created on the first (possibly traced) step, eagerly.
+            let value = crate::graph::init_scope(|| {
                 crate::device::with_device(&var.device(), || {
                     ops::fill(var.shape(), Scalar::F32(init(n)))
                 })

@@ -12,6 +12,15 @@ const EDGE: usize = 3;
 
 impl fmt::Display for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_symbolic() {
+            // TensorFlow prints a graph tensor without values.
+            return write!(
+                f,
+                "Tensor(shape={}, dtype={})",
+                fmt_shape(self.shape()),
+                self.dtype()
+            );
+        }
         #[cfg(not(target_arch = "wasm32"))]
         let words = self.words();
         #[cfg(target_arch = "wasm32")]

@@ -1,6 +1,6 @@
 //! `Tensor`: an immutable, device-resident n-dimensional array. Cloning shares the buffer.
 
-mod display;
+pub(crate) mod display;
 mod overload;
 
 use crate::device::{Buffer, Device, current_device};
@@ -25,18 +25,39 @@ pub(crate) struct TensorInner {
     pub id: u64,
     pub shape: Vec<usize>,
     pub dtype: DType,
-    pub buffer: Arc<Buffer>,
+    pub data: Data,
+}
+
+/// Where a tensor's values are: a device buffer, or nowhere yet — a symbolic tensor stands
+/// for a value of a graph being traced by [`crate::graph::function`].
+pub(crate) enum Data {
+    Buffer(Arc<Buffer>),
+    Symbolic(Device),
 }
 
 impl Tensor {
     pub(crate) fn from_buffer(buffer: Arc<Buffer>, shape: Vec<usize>, dtype: DType) -> Tensor {
+        Self::with_data(Data::Buffer(buffer), shape, dtype)
+    }
+
+    /// A placeholder for a value of the graph being traced.
+    pub(crate) fn symbolic(shape: Vec<usize>, dtype: DType, device: Device) -> Tensor {
+        Self::with_data(Data::Symbolic(device), shape, dtype)
+    }
+
+    fn with_data(data: Data, shape: Vec<usize>, dtype: DType) -> Tensor {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Tensor(Arc::new(TensorInner {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             shape,
             dtype,
-            buffer,
+            data,
         }))
+    }
+
+    /// Whether this tensor stands for a value of a graph being traced (it has no values).
+    pub fn is_symbolic(&self) -> bool {
+        matches!(self.0.data, Data::Symbolic(_))
     }
 
     /// A tensor of `shape` holding `words` (already in storage form) on `device`.
@@ -146,14 +167,41 @@ impl Tensor {
         num_elements(&self.0.shape)
     }
     pub fn device(&self) -> &Device {
-        &self.0.buffer.device
+        match &self.0.data {
+            Data::Buffer(b) => &b.device,
+            Data::Symbolic(d) => d,
+        }
     }
+    /// The buffer of a concrete tensor. Ops reach here only after the tracer has taken
+    /// every symbolic tensor, so a symbolic one is a bug in wgflow.
     pub(crate) fn buffer(&self) -> &Arc<Buffer> {
-        &self.0.buffer
+        match &self.0.data {
+            Data::Buffer(b) => b,
+            Data::Symbolic(_) => panic!("a symbolic tensor reached eager execution"),
+        }
     }
     /// Whether two tensors share one buffer (e.g. a reshape of the other).
     pub fn shares_buffer_with(&self, other: &Tensor) -> bool {
-        Arc::ptr_eq(&self.0.buffer, &other.0.buffer)
+        match (&self.0.data, &other.0.data) {
+            (Data::Buffer(a), Data::Buffer(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    fn check_concrete(&self, op: &str) -> Result<()> {
+        if self.is_symbolic() {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "this {} {} tensor is symbolic (a value of a function being traced): it \
+                     has no values until the function runs; use wgflow::print to see it on \
+                     every call, or return it from the function",
+                    self.dtype(),
+                    fmt_shape(self.shape())
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn check_read<T: Element>(&self, op: &str) -> Result<()> {
@@ -173,14 +221,16 @@ impl Tensor {
     /// The raw storage words (waits for queued work).
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn words(&self) -> Result<Vec<u32>> {
+        self.check_concrete("read")?;
         let dev = &self.device().0;
-        dev.backend.read(dev, self.0.buffer.storage(), self.size())
+        dev.backend.read(dev, self.buffer().storage(), self.size())
     }
 
     pub(crate) async fn words_async(&self) -> Result<Vec<u32>> {
+        self.check_concrete("read")?;
         let dev = &self.device().0;
         dev.backend
-            .read_async(dev, self.0.buffer.storage(), self.size())
+            .read_async(dev, self.buffer().storage(), self.size())
             .await
     }
 

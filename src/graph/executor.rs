@@ -1,0 +1,247 @@
+//! The planned executor: a graph compiled once into a list of steps with their kernels
+//! lowered, and a replay that runs them.
+//!
+//! Planning decides, for every value, the step after which nothing reads it; a replay drops
+//! the value's buffer there, so the device pool hands it to the next allocation of its size
+//! class (liveness-based reuse: a replay never holds more than eager execution would). All
+//! kernels of a replay are queued on the device without waiting, so on wgpu the whole plan
+//! is encoded into one command encoder and submitted once, unless a `print` needs a value.
+
+use super::ir::{Graph, NodeKind, PrintTarget, ValueId};
+use crate::autodiff::Variable;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::ops::{Lowering, Meta};
+use crate::shape::fmt_shape;
+use crate::tensor::Tensor;
+
+enum Step {
+    Arg {
+        index: usize,
+        out: ValueId,
+    },
+    Const {
+        tensor: Tensor,
+        out: ValueId,
+    },
+    ReadVariable {
+        var: Variable,
+        out: ValueId,
+    },
+    Kernels {
+        name: String,
+        lowering: Lowering,
+        inputs: Vec<ValueId>,
+        outputs: Vec<ValueId>,
+    },
+    Print {
+        target: PrintTarget,
+        inputs: Vec<ValueId>,
+    },
+}
+
+/// A compiled graph, ready to replay.
+pub struct Plan {
+    steps: Vec<Step>,
+    /// Values to drop after each step.
+    frees: Vec<Vec<ValueId>>,
+    metas: Vec<Meta>,
+    args: Vec<Meta>,
+    outputs: Vec<ValueId>,
+    variable_writes: Vec<(Variable, ValueId)>,
+    device: Device,
+    kernel_steps: usize,
+}
+
+impl Plan {
+    /// Lowers every node and computes value lifetimes.
+    pub fn compile(graph: &Graph) -> Result<Plan> {
+        let mut steps = Vec::with_capacity(graph.nodes.len());
+        let mut args = vec![];
+        for node in &graph.nodes {
+            let metas: Vec<Meta> = node
+                .outputs
+                .iter()
+                .map(|&o| graph.values[o].clone())
+                .collect();
+            let ins: Vec<Meta> = node
+                .inputs
+                .iter()
+                .map(|&i| graph.values[i].clone())
+                .collect();
+            steps.push(match &node.kind {
+                NodeKind::Arg { index, .. } => {
+                    if args.len() <= *index {
+                        args.resize(index + 1, metas[0].clone());
+                    }
+                    args[*index] = metas[0].clone();
+                    Step::Arg {
+                        index: *index,
+                        out: node.outputs[0],
+                    }
+                }
+                NodeKind::Const(t) => Step::Const {
+                    tensor: t.clone(),
+                    out: node.outputs[0],
+                },
+                NodeKind::Capture { .. } => {
+                    return Err(Error::invalid(
+                        "function",
+                        "a captured value outside a control-flow body",
+                    ));
+                }
+                NodeKind::ReadVariable(v) => Step::ReadVariable {
+                    var: v.clone(),
+                    out: node.outputs[0],
+                },
+                NodeKind::Op(op) => Step::Kernels {
+                    name: op.name().to_string(),
+                    lowering: op.lower(&ins, &metas)?,
+                    inputs: node.inputs.clone(),
+                    outputs: node.outputs.clone(),
+                },
+                NodeKind::Fused { name, lowering, .. } => Step::Kernels {
+                    name: name.clone(),
+                    lowering: lowering.clone(),
+                    inputs: node.inputs.clone(),
+                    outputs: node.outputs.clone(),
+                },
+                NodeKind::Print { target } => Step::Print {
+                    target: target.clone(),
+                    inputs: node.inputs.clone(),
+                },
+            });
+        }
+        // Last reader of each value; roots live to the end.
+        let mut last = vec![None; graph.values.len()];
+        for (i, n) in graph.nodes.iter().enumerate() {
+            for &v in &n.inputs {
+                last[v] = Some(i);
+            }
+            for &v in &n.outputs {
+                if last[v].is_none() {
+                    last[v] = Some(i);
+                }
+            }
+        }
+        for v in graph.roots() {
+            last[v] = None;
+        }
+        let mut frees = vec![vec![]; steps.len()];
+        for (v, l) in last.into_iter().enumerate() {
+            if let Some(i) = l {
+                frees[i].push(v);
+            }
+        }
+        let kernel_steps = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Kernels { .. }))
+            .count();
+        Ok(Plan {
+            steps,
+            frees,
+            metas: graph.values.clone(),
+            args,
+            outputs: graph.outputs.clone(),
+            variable_writes: graph.variable_writes.clone(),
+            device: graph.device.clone(),
+            kernel_steps,
+        })
+    }
+
+    /// Nodes that launch kernels.
+    pub fn kernel_steps(&self) -> usize {
+        self.kernel_steps
+    }
+
+    /// Runs the plan on `args`; returns the outputs (still computing on the device) after
+    /// assigning the variables the graph writes.
+    pub fn run(&self, args: &[&Tensor]) -> Result<Vec<Tensor>> {
+        if args.len() != self.args.len() {
+            return Err(Error::invalid(
+                "function",
+                format!(
+                    "expects {} tensor argument(s), got {}",
+                    self.args.len(),
+                    args.len()
+                ),
+            ));
+        }
+        for (i, (a, m)) in args.iter().zip(&self.args).enumerate() {
+            if a.shape() != m.shape.as_slice() || a.dtype() != m.dtype {
+                return Err(Error::shape(
+                    "function",
+                    format!(
+                        "argument {i} is {} {} but the graph was traced for {} {}",
+                        a.dtype(),
+                        fmt_shape(a.shape()),
+                        m.dtype,
+                        fmt_shape(&m.shape)
+                    ),
+                ));
+            }
+            if a.device() != &self.device {
+                return Err(Error::invalid(
+                    "function",
+                    format!(
+                        "argument {i} is on {} but the graph runs on {}",
+                        a.device(),
+                        self.device
+                    ),
+                ));
+            }
+        }
+        let mut vals: Vec<Option<Tensor>> = vec![None; self.metas.len()];
+        let get = |vals: &[Option<Tensor>], v: ValueId| -> Tensor {
+            vals[v]
+                .clone()
+                .expect("plan reads a value before it is written")
+        };
+        for (step, frees) in self.steps.iter().zip(&self.frees) {
+            match step {
+                Step::Arg { index, out } => vals[*out] = Some(args[*index].clone()),
+                Step::Const { tensor, out } => vals[*out] = Some(tensor.clone()),
+                Step::ReadVariable { var, out } => vals[*out] = Some(var.concrete_value()),
+                Step::Kernels {
+                    name,
+                    lowering,
+                    inputs,
+                    outputs,
+                } => {
+                    let ins: Vec<Tensor> = inputs.iter().map(|&i| get(&vals, i)).collect();
+                    let refs: Vec<&Tensor> = ins.iter().collect();
+                    let metas: Vec<Meta> = outputs.iter().map(|&o| self.metas[o].clone()).collect();
+                    let outs = crate::ops::execute(&self.device, lowering, &refs, &metas)
+                        .map_err(|e| prefix(name, e))?;
+                    for (o, t) in outputs.iter().zip(outs) {
+                        vals[*o] = Some(t);
+                    }
+                }
+                Step::Print { target, inputs } => {
+                    let ins: Vec<Tensor> = inputs.iter().map(|&i| get(&vals, i)).collect();
+                    let refs: Vec<&Tensor> = ins.iter().collect();
+                    super::print::write(target, &refs)?;
+                }
+            }
+            for &v in frees {
+                vals[v] = None;
+            }
+        }
+        let outs: Vec<Tensor> = self.outputs.iter().map(|&o| get(&vals, o)).collect();
+        for (var, v) in &self.variable_writes {
+            var.assign(&get(&vals, *v))?;
+        }
+        Ok(outs)
+    }
+}
+
+/// Names the graph node in a kernel error (the op may be a fused group).
+fn prefix(node: &str, e: Error) -> Error {
+    match e {
+        Error::InvalidArgument { op, msg } => Error::InvalidArgument {
+            op: format!("{node}/{op}"),
+            msg,
+        },
+        e => e,
+    }
+}

@@ -1,0 +1,88 @@
+//! Graphs: tracing closures into a typed graph ([`function`]), optimizing it ([`passes`]),
+//! and replaying it with a planned executor ([`Plan`]).
+
+pub mod executor;
+pub mod function;
+pub mod ir;
+pub mod passes;
+pub mod print;
+pub(crate) mod trace;
+
+pub use executor::Plan;
+pub use function::{
+    Arg, ConcreteFunction, Function, Structure, TensorSpec, function, functions_run_eagerly,
+    run_functions_eagerly,
+};
+pub use ir::{Graph, Node, NodeKind, PrintTarget, ValueId};
+pub use print::{print, print_to};
+pub use trace::{init_scope, is_tracing};
+
+use crate::error::{Error, Result};
+use crate::ops::Meta;
+use crate::shape::fmt_shape;
+
+/// `g` with its arguments given new shapes and every value's shape inferred again (the
+/// closure is not run again). An op that cannot take the new shapes is an error naming it.
+pub fn specialize(g: &Graph, arg_shapes: &[Vec<usize>]) -> Result<Graph> {
+    let args = g.args();
+    if args
+        .iter()
+        .zip(arg_shapes)
+        .all(|(&v, s)| &g.values[v].shape == s)
+    {
+        return Ok(g.clone());
+    }
+    let mut out = g.clone();
+    for n in &mut out.nodes {
+        let metas: Vec<Meta> = match &n.kind {
+            NodeKind::Arg { index, .. } => {
+                vec![Meta::new(
+                    arg_shapes[*index].clone(),
+                    out.values[n.outputs[0]].dtype,
+                )]
+            }
+            NodeKind::Op(op) => {
+                let ins: Vec<Meta> = n.inputs.iter().map(|&i| out.values[i].clone()).collect();
+                op.infer(&ins).map_err(|e| {
+                    Error::shape(
+                        "function",
+                        format!(
+                            "the graph cannot be re-planned for argument shapes {}: {e}",
+                            arg_shapes
+                                .iter()
+                                .map(|s| fmt_shape(s))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                })?
+            }
+            NodeKind::Fused { .. } => {
+                return Err(Error::invalid(
+                    "function",
+                    "an optimized graph cannot be re-planned for new shapes",
+                ));
+            }
+            _ => continue,
+        };
+        for (&o, m) in n.outputs.iter().zip(metas) {
+            out.values[o] = m;
+        }
+    }
+    for (var, v) in &out.variable_writes {
+        let m = &out.values[*v];
+        if m.shape != var.shape() {
+            return Err(Error::shape(
+                "function",
+                format!(
+                    "with these argument shapes the value assigned to '{}' is {}, not the \
+                     variable's {}",
+                    var.name(),
+                    fmt_shape(&m.shape),
+                    fmt_shape(&var.shape())
+                ),
+            ));
+        }
+    }
+    Ok(out)
+}

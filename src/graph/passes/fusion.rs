@@ -1,0 +1,389 @@
+//! Fusion: fewer kernels for the same values, all through the kernel IR (so a fused kernel
+//! is WGSL on wgpu and interpreted on the CPU backend like any other).
+//!
+//! 1. **Producer inlining.** An elementwise producer (a node lowered to one map kernel) is
+//!    copied into each consumer that reads it — a map's expression, a reduction's prologue —
+//!    when the consumer reads it at the same coordinates (same iteration space, identity
+//!    index), or when the producer is *linear* (it reads every input at its own linear index
+//!    or as a scalar), which lets any index of the consumer stand for the producer's. Taken
+//!    in topological order, chains collapse into their last consumer.
+//! 2. **Epilogues.** A map that reads a matmul's result at its own coordinates (bias,
+//!    activation, scale) becomes the matmul's epilogue, `Acc` standing for the dot product.
+//! 3. **Sibling merge.** Map kernels over the same space with no path between them become
+//!    one multi-output kernel (a value needed both inside and outside a fused chain, or
+//!    independent updates).
+//!
+//! A producer left without readers is removed by dead-code elimination afterwards. Kernels
+//! never bind more buffers than the device allows; scalar constants become kernel
+//! parameters instead of bound buffers.
+
+use crate::dtype::DType;
+use crate::error::Result;
+use crate::graph::ir::{Graph, NodeKind, ValueId};
+use crate::kernel::ir::{Expr, Index, Kernel, MapKernel, Node, NodeId, contiguous_strides};
+use crate::ops::{Buf, Lowering};
+use std::collections::HashMap;
+
+/// A node's ops (for its listing name) and its lowering.
+struct Part {
+    ops: Vec<&'static str>,
+    lowering: Lowering,
+}
+
+fn part_of(kind: &NodeKind, g: &Graph, node: usize) -> Result<Option<Part>> {
+    let n = &g.nodes[node];
+    Ok(match kind {
+        NodeKind::Op(op) => {
+            let ins: Vec<_> = n.inputs.iter().map(|&i| g.values[i].clone()).collect();
+            let outs: Vec<_> = n.outputs.iter().map(|&o| g.values[o].clone()).collect();
+            Some(Part {
+                ops: vec![op.name()],
+                lowering: op.lower(&ins, &outs)?,
+            })
+        }
+        NodeKind::Fused { ops, lowering, .. } => Some(Part {
+            ops: ops.clone(),
+            lowering: lowering.clone(),
+        }),
+        _ => None,
+    })
+}
+
+/// The map kernel of a node lowered to exactly one map call over its own inputs and outputs.
+fn single_map(l: &Lowering) -> Option<&MapKernel> {
+    if l.alias.is_some() || !l.temps.is_empty() || l.calls.len() != 1 {
+        return None;
+    }
+    let c = &l.calls[0];
+    let Kernel::Map(k) = &c.kernel else {
+        return None;
+    };
+    let plain_ins = c.inputs.iter().enumerate().all(|(i, b)| *b == Buf::In(i));
+    let plain_outs = c.outputs.iter().enumerate().all(|(i, b)| *b == Buf::Out(i));
+    (k.store.is_none() && plain_ins && plain_outs).then_some(k)
+}
+
+fn is_identity(index: &Index, space: &[usize]) -> bool {
+    matches!(index, Index::Affine { offset: 0, strides } if *strides == contiguous_strides(space))
+}
+
+fn is_constant(index: &Index) -> bool {
+    matches!(index, Index::Affine { strides, .. } if strides.iter().all(|&s| s == 0))
+}
+
+/// Reads each input at its own linear index or as a scalar, without coordinates: the map
+/// can be evaluated at any linear index a consumer reads it at.
+fn is_linear(k: &MapKernel) -> bool {
+    k.expr.nodes.iter().all(|n| match n {
+        Node::Coord(_) => false,
+        Node::Load { index, .. } => is_identity(index, &k.space) || is_constant(index),
+        _ => true,
+    })
+}
+
+/// The args of a node, for remapping.
+fn map_args(n: &Node, f: impl Fn(NodeId) -> NodeId) -> Node {
+    match n.clone() {
+        Node::Load {
+            input,
+            index: Index::Node(ix),
+        } => Node::Load {
+            input,
+            index: Index::Node(f(ix)),
+        },
+        Node::Unary(u, a) => Node::Unary(u, f(a)),
+        Node::Binary(b, x, y) => Node::Binary(b, f(x), f(y)),
+        Node::Select(c, a, b) => Node::Select(f(c), f(a), f(b)),
+        Node::Cast(t, a) => Node::Cast(t, f(a)),
+        leaf => leaf,
+    }
+}
+
+/// An expression being assembled, with structural sharing of identical nodes.
+#[derive(Default)]
+struct Builder {
+    nodes: Vec<Node>,
+    dtypes: Vec<DType>,
+    seen: HashMap<String, NodeId>,
+}
+
+impl Builder {
+    fn push(&mut self, n: Node, dt: DType) -> NodeId {
+        let key = format!("{n:?}/{dt:?}");
+        if let Some(&id) = self.seen.get(&key) {
+            return id;
+        }
+        self.nodes.push(n);
+        self.dtypes.push(dt);
+        let id = (self.nodes.len() - 1) as NodeId;
+        self.seen.insert(key, id);
+        id
+    }
+    fn finish(self, outputs: Vec<NodeId>) -> Expr {
+        crate::kernel::ir::compact(&self.nodes, &self.dtypes, &outputs)
+    }
+}
+
+/// How a load of the inlined value is replaced.
+enum Site<'a> {
+    /// The consumer reads at the producer's coordinates.
+    Same,
+    /// The consumer reads at this index (already in the builder's numbering).
+    At(&'a Index),
+}
+
+/// Copies the producer's expression into `b` for one read, returning its output `out`'s
+/// node. `pos[j]` is the consumer-call position of the producer's input `j`; `rank` the
+/// consumer's space rank.
+fn copy_producer(
+    b: &mut Builder,
+    p: &MapKernel,
+    out: usize,
+    pos: &[u32],
+    site: Site,
+    rank: usize,
+) -> NodeId {
+    let mut ids: Vec<NodeId> = Vec::with_capacity(p.expr.nodes.len());
+    for (i, n) in p.expr.nodes.iter().enumerate() {
+        let dt = p.expr.dtypes[i];
+        let node = match (n, &site) {
+            (Node::Load { input, index }, Site::At(at)) => {
+                let index = if is_constant(index) {
+                    let Index::Affine { offset, .. } = index else {
+                        unreachable!()
+                    };
+                    Index::Affine {
+                        offset: *offset,
+                        strides: vec![0; rank],
+                    }
+                } else {
+                    (*at).clone()
+                };
+                Node::Load {
+                    input: pos[*input as usize],
+                    index,
+                }
+            }
+            (Node::Load { input, index }, Site::Same) => Node::Load {
+                input: pos[*input as usize],
+                index: match index {
+                    Index::Node(ix) => Index::Node(ids[*ix as usize]),
+                    a => a.clone(),
+                },
+            },
+            (n, _) => map_args(n, |a| ids[a as usize]),
+        };
+        ids.push(b.push(node, dt));
+    }
+    ids[p.expr.outputs[out] as usize]
+}
+
+/// Rewrites `e` (a consumer call's expression over `space`) so that loads of call input
+/// `k` read the producer instead. `pos` maps the producer's inputs to consumer positions;
+/// `keep` maps the consumer's other positions to their new ones. `None` when some load of
+/// `k` cannot take the producer.
+fn substitute(
+    e: &Expr,
+    space: &[usize],
+    k: u32,
+    p: &MapKernel,
+    out: usize,
+    pos: &[u32],
+    keep: &dyn Fn(u32) -> u32,
+) -> Option<Expr> {
+    let linear = is_linear(p);
+    let same_space = p.space == space;
+    let mut b = Builder::default();
+    let mut ids: Vec<NodeId> = Vec::with_capacity(e.nodes.len());
+    for (i, n) in e.nodes.iter().enumerate() {
+        let dt = e.dtypes[i];
+        let id = match n {
+            Node::Load { input, index } if *input == k => {
+                let index = match index {
+                    Index::Node(ix) => Index::Node(ids[*ix as usize]),
+                    a => a.clone(),
+                };
+                if same_space && is_identity(&index, space) {
+                    copy_producer(&mut b, p, out, pos, Site::Same, space.len())
+                } else if linear {
+                    copy_producer(&mut b, p, out, pos, Site::At(&index), space.len())
+                } else {
+                    return None;
+                }
+            }
+            Node::Load { input, index } => b.push(
+                Node::Load {
+                    input: keep(*input),
+                    index: match index {
+                        Index::Node(ix) => Index::Node(ids[*ix as usize]),
+                        a => a.clone(),
+                    },
+                },
+                dt,
+            ),
+            n => b.push(map_args(n, |a| ids[a as usize]), dt),
+        };
+        ids.push(id);
+    }
+    Some(b.finish(e.outputs.iter().map(|&o| ids[o as usize]).collect()))
+}
+
+/// The expression and space of a call that can take a producer: a map's body or a
+/// reduction's prologue.
+fn call_expr(k: &Kernel) -> Option<(&Expr, &[usize])> {
+    match k {
+        Kernel::Map(m) => Some((&m.expr, &m.space)),
+        Kernel::Reduce(r) => Some((&r.prologue, &r.space)),
+        _ => None,
+    }
+}
+
+fn set_call_expr(k: &mut Kernel, e: Expr, inputs: Vec<DType>) {
+    match k {
+        Kernel::Map(m) => {
+            m.expr = e;
+            m.inputs = inputs;
+        }
+        Kernel::Reduce(r) => {
+            r.prologue = e;
+            r.inputs = inputs;
+        }
+        _ => unreachable!("call_expr accepted it"),
+    }
+}
+
+/// Inlines producer `p` (whose output `out` is consumer node input `i`) into every call of
+/// the consumer that reads it. Returns the new lowering and node inputs, or `None`.
+fn inline(
+    consumer: &Lowering,
+    inputs: &[ValueId],
+    i: usize,
+    p: &MapKernel,
+    p_inputs: &[ValueId],
+    out: usize,
+    max_bindings: usize,
+) -> Option<(Lowering, Vec<ValueId>)> {
+    // New node inputs: the consumer's without `i` (if no call keeps reading it), plus the
+    // producer's, shared where equal.
+    let mut new_inputs: Vec<ValueId> = inputs.to_vec();
+    let mut low = consumer.clone();
+    for call in &mut low.calls {
+        let Some(k) = call.inputs.iter().position(|b| *b == Buf::In(i)) else {
+            continue;
+        };
+        if call.inputs.iter().filter(|b| **b == Buf::In(i)).count() > 1 {
+            return None;
+        }
+        let (e, space) = call_expr(&call.kernel)?;
+        // The call's new input list: its others, then the producer's that it lacks.
+        let old_dtypes = call.kernel.input_dtypes();
+        let mut bufs: Vec<Buf> = vec![];
+        let mut dts: Vec<DType> = vec![];
+        for (m, b) in call.inputs.iter().enumerate() {
+            if m != k {
+                bufs.push(*b);
+                dts.push(old_dtypes[m]);
+            }
+        }
+        let mut pos = Vec::with_capacity(p_inputs.len());
+        for (j, v) in p_inputs.iter().enumerate() {
+            let ni = match new_inputs.iter().position(|x| x == v) {
+                Some(ni) => ni,
+                None => {
+                    new_inputs.push(*v);
+                    new_inputs.len() - 1
+                }
+            };
+            let q = match bufs.iter().position(|x| *x == Buf::In(ni)) {
+                Some(q) => q,
+                None => {
+                    bufs.push(Buf::In(ni));
+                    dts.push(p.inputs[j]);
+                    bufs.len() - 1
+                }
+            };
+            pos.push(q as u32);
+        }
+        if bufs.len() + call.outputs.len() > max_bindings {
+            return None;
+        }
+        let keep = |m: u32| if m > k as u32 { m - 1 } else { m };
+        let e = substitute(e, space, k as u32, p, out, &pos, &keep)?;
+        set_call_expr(&mut call.kernel, e, dts);
+        call.inputs = bufs;
+    }
+    // Drop input `i` if nothing reads it now, renumbering later positions.
+    let still_read =
+        low.calls.iter().any(|c| c.inputs.contains(&Buf::In(i))) || low.alias == Some(i);
+    if !still_read {
+        new_inputs.remove(i);
+        for c in &mut low.calls {
+            for b in &mut c.inputs {
+                if let Buf::In(m) = b
+                    && *m > i
+                {
+                    *m -= 1;
+                }
+            }
+        }
+        if let Some(a) = &mut low.alias
+            && *a > i
+        {
+            *a -= 1;
+        }
+    }
+    Some((low, new_inputs))
+}
+
+/// Runs the fusion steps; `max_bindings` is the most buffers one kernel may bind.
+pub fn run(g: &mut Graph, max_bindings: usize) -> Result<bool> {
+    let mut changed = false;
+    let mut parts: Vec<Option<Part>> = (0..g.nodes.len())
+        .map(|i| part_of(&g.nodes[i].kind.clone(), g, i))
+        .collect::<Result<_>>()?;
+    let producers = g.producers();
+    for c in 0..g.nodes.len() {
+        'again: while let Some(cp) = &parts[c] {
+            for (i, &v) in g.nodes[c].inputs.iter().enumerate() {
+                let pi = producers[v];
+                if pi == usize::MAX || pi == c {
+                    continue;
+                }
+                let Some(pp) = &parts[pi] else { continue };
+                let Some(pk) = single_map(&pp.lowering) else {
+                    continue;
+                };
+                let out = g.nodes[pi].outputs.iter().position(|&o| o == v).unwrap();
+                if let Some((low, inputs)) = inline(
+                    &cp.lowering,
+                    &g.nodes[c].inputs,
+                    i,
+                    pk,
+                    &g.nodes[pi].inputs,
+                    out,
+                    max_bindings,
+                ) {
+                    let mut ops = pp.ops.clone();
+                    ops.extend(cp.ops.iter().copied());
+                    parts[c] = Some(Part { ops, lowering: low });
+                    g.nodes[c].inputs = inputs;
+                    changed = true;
+                    continue 'again;
+                }
+            }
+            break;
+        }
+    }
+    for (c, p) in parts.into_iter().enumerate() {
+        if let Some(p) = p
+            && p.ops.len() > 1
+        {
+            g.nodes[c].kind = NodeKind::Fused {
+                name: format!("fused[{}]", p.ops.join(",")),
+                ops: p.ops,
+                lowering: p.lowering,
+            };
+        }
+    }
+    Ok(changed)
+}

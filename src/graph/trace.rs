@@ -1,0 +1,252 @@
+//! Tracing: while a trace is active on this thread, [`crate::ops::apply`] records a graph
+//! node instead of running, and returns symbolic tensors. Concrete tensors an op reads are
+//! captured as constants; variables are read and assigned symbolically (the graph's
+//! variable writes take effect when the function runs).
+
+use super::ir::{Graph, NodeKind, PrintTarget, ValueId};
+use crate::autodiff::Variable;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::ops::{Meta, Op};
+use crate::tensor::Tensor;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// A graph under construction and how tensors and variables map to its values.
+pub(crate) struct Trace {
+    pub graph: Graph,
+    /// Tensor id → value, for symbolic tensors made by this trace and captured ones.
+    values: HashMap<u64, ValueId>,
+    /// Variable id → the value it holds at this point of the trace.
+    variables: HashMap<u64, ValueId>,
+    /// Tensors of enclosing traces used here, in capture order (control-flow bodies).
+    pub captures: Vec<Tensor>,
+}
+
+thread_local! {
+    static TRACES: RefCell<Vec<Trace>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether ops on this thread are being recorded into a graph.
+pub fn is_tracing() -> bool {
+    TRACES.with(|t| !t.borrow().is_empty())
+}
+
+/// Starts a trace on `device`; ops record into it until [`end`].
+pub(crate) fn begin(device: Device) {
+    TRACES.with(|t| {
+        t.borrow_mut().push(Trace {
+            graph: Graph::new(device),
+            values: HashMap::new(),
+            variables: HashMap::new(),
+            captures: vec![],
+        })
+    });
+}
+
+/// Ends the innermost trace and returns it.
+pub(crate) fn end() -> Trace {
+    TRACES.with(|t| t.borrow_mut().pop().expect("end without begin"))
+}
+
+/// Ends the innermost trace when dropped (also on panic or early return).
+pub(crate) struct TraceGuard {
+    done: bool,
+}
+impl TraceGuard {
+    pub fn begin(device: Device) -> TraceGuard {
+        begin(device);
+        TraceGuard { done: false }
+    }
+    pub fn finish(mut self) -> Trace {
+        self.done = true;
+        end()
+    }
+}
+impl Drop for TraceGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            end();
+        }
+    }
+}
+
+/// Runs `f` outside every active trace: its ops run eagerly (TensorFlow's `tf.init_scope`),
+/// e.g. to create an optimizer's slot variables on the first trace of a training step.
+pub fn init_scope<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(Vec<Trace>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let saved = std::mem::take(&mut self.0);
+            TRACES.with(|t| {
+                let mut t = t.borrow_mut();
+                let inner = std::mem::replace(&mut *t, saved);
+                t.extend(inner);
+            });
+        }
+    }
+    let _restore = Restore(TRACES.with(|t| std::mem::take(&mut *t.borrow_mut())));
+    f()
+}
+
+/// Makes a symbolic tensor for the new value `v` of the innermost trace.
+fn symbolic(trace: &mut Trace, v: ValueId) -> Tensor {
+    let m = &trace.graph.values[v];
+    let t = Tensor::symbolic(m.shape.clone(), m.dtype, trace.graph.device.clone());
+    trace.values.insert(t.id(), v);
+    t
+}
+
+/// The value of `t` in trace `depth` of `stack`, capturing it if needed: a concrete tensor
+/// becomes a constant, a tensor of an enclosing trace becomes a capture.
+fn value_of(stack: &mut [Trace], depth: usize, t: &Tensor) -> Result<ValueId> {
+    if let Some(&v) = stack[depth].values.get(&t.id()) {
+        return Ok(v);
+    }
+    if t.device() != &stack[depth].graph.device && !t.is_symbolic() {
+        return Err(Error::invalid(
+            "function",
+            format!(
+                "a tensor on {} was used in a function traced on {}: copy it with Tensor::on",
+                t.device(),
+                stack[depth].graph.device
+            ),
+        ));
+    }
+    let kind = if !t.is_symbolic() {
+        NodeKind::Const(t.clone())
+    } else if depth > 0 && value_of_outer(stack, depth - 1, t) {
+        let trace = &mut stack[depth];
+        trace.captures.push(t.clone());
+        NodeKind::Capture {
+            index: trace.captures.len() - 1,
+        }
+    } else {
+        return Err(Error::invalid(
+            "function",
+            format!(
+                "a symbolic {} {} tensor of another function or graph was used here: tensors \
+                 made while tracing a function cannot leave it (return them instead)",
+                t.dtype(),
+                crate::shape::fmt_shape(t.shape())
+            ),
+        ));
+    };
+    let trace = &mut stack[depth];
+    let v = trace.graph.add(kind, vec![], vec![Meta::of(t)])[0];
+    trace.values.insert(t.id(), v);
+    Ok(v)
+}
+
+/// Whether `t` is (or can be captured as) a value of trace `depth`.
+fn value_of_outer(stack: &mut [Trace], depth: usize, t: &Tensor) -> bool {
+    value_of(stack, depth, t).is_ok()
+}
+
+/// The value of `t` in the innermost trace.
+pub(crate) fn value(t: &Tensor) -> Result<ValueId> {
+    TRACES.with(|s| {
+        let mut s = s.borrow_mut();
+        let depth = s.len() - 1;
+        value_of(&mut s, depth, t)
+    })
+}
+
+/// Adds a node to the innermost trace; returns symbolic tensors for its outputs.
+pub(crate) fn add_node(
+    kind: NodeKind,
+    inputs: &[&Tensor],
+    metas: Vec<Meta>,
+) -> Result<Vec<Tensor>> {
+    TRACES.with(|s| {
+        let mut s = s.borrow_mut();
+        let depth = s.len() - 1;
+        let ins = inputs
+            .iter()
+            .map(|t| value_of(&mut s, depth, t))
+            .collect::<Result<Vec<_>>>()?;
+        let trace = &mut s[depth];
+        let outs = trace.graph.add(kind, ins, metas);
+        Ok(outs.into_iter().map(|v| symbolic(trace, v)).collect())
+    })
+}
+
+/// Records `op` on `inputs` (the tracing half of [`crate::ops::apply`]).
+pub(crate) fn record_op(op: Op, inputs: &[&Tensor], metas: Vec<Meta>) -> Result<Vec<Tensor>> {
+    add_node(NodeKind::Op(op), inputs, metas)
+}
+
+/// A symbolic tensor for the argument `index` of the innermost trace.
+pub(crate) fn arg(index: usize, name: &str, meta: Meta) -> Tensor {
+    TRACES.with(|s| {
+        let mut s = s.borrow_mut();
+        let trace = s.last_mut().expect("arg outside a trace");
+        let v = trace.graph.add(
+            NodeKind::Arg {
+                index,
+                name: name.to_string(),
+            },
+            vec![],
+            vec![meta],
+        )[0];
+        symbolic(trace, v)
+    })
+}
+
+/// The variable's value at this point of the innermost trace (a symbolic tensor), or `None`
+/// when not tracing.
+pub(crate) fn read_variable(var: &Variable, concrete: &Tensor) -> Option<Tensor> {
+    TRACES.with(|s| {
+        let mut s = s.borrow_mut();
+        let trace = s.last_mut()?;
+        let v = match trace.variables.get(&var.id()) {
+            Some(&v) => v,
+            None => {
+                let v = trace.graph.add(
+                    NodeKind::ReadVariable(var.clone()),
+                    vec![],
+                    vec![Meta::of(concrete)],
+                )[0];
+                trace.variables.insert(var.id(), v);
+                v
+            }
+        };
+        Some(symbolic(trace, v))
+    })
+}
+
+/// Records an assignment in the innermost trace; `None` when not tracing.
+pub(crate) fn write_variable(var: &Variable, value: &Tensor) -> Option<Result<()>> {
+    if !is_tracing() {
+        return None;
+    }
+    Some(TRACES.with(|s| {
+        let mut s = s.borrow_mut();
+        let depth = s.len() - 1;
+        let v = value_of(&mut s, depth, value)?;
+        let trace = &mut s[depth];
+        trace.variables.insert(var.id(), v);
+        let writes = &mut trace.graph.variable_writes;
+        match writes.iter_mut().find(|(w, _)| w.id() == var.id()) {
+            Some(w) => w.1 = v,
+            None => writes.push((var.clone(), v)),
+        }
+        Ok(())
+    }))
+}
+
+/// A new symbolic tensor for the same value as `t` (no gradient flows through the new id);
+/// `None` when `t` is not a value of the innermost trace.
+pub(crate) fn alias(t: &Tensor) -> Option<Tensor> {
+    TRACES.with(|s| {
+        let mut s = s.borrow_mut();
+        let trace = s.last_mut()?;
+        let v = *trace.values.get(&t.id())?;
+        Some(symbolic(trace, v))
+    })
+}
+
+/// Records a print of `inputs` in the innermost trace.
+pub(crate) fn record_print(inputs: &[&Tensor], target: PrintTarget) -> Result<()> {
+    add_node(NodeKind::Print { target }, inputs, vec![]).map(|_| ())
+}
