@@ -200,7 +200,9 @@ fn symbolic_tensors_have_no_values() {
 /// W2: `sigmoid(tanh(x*1.5+0.5)*x - 0.25)` is 6 kernels eagerly and 1 traced.
 #[test]
 fn w2_chain_is_one_dispatch_traced() {
-    for dev in devices() {
+    for shared in devices() {
+        // A logical device of its own: counters are per device and tests run in parallel.
+        let dev = Device::new(shared.physical_device(), Default::default()).unwrap();
         with_device(&dev, || {
             let chain = |x: &Tensor| -> Result<Tensor> {
                 let a = ops::add(
