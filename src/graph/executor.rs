@@ -7,7 +7,7 @@
 //! kernels of a replay are queued on the device without waiting, so on wgpu the whole plan
 //! is encoded into one command encoder and submitted once, unless a `print` needs a value.
 
-use super::ir::{Graph, NodeKind, PrintTarget, ValueId};
+use super::ir::{DynamicOp, Graph, HostEffect, NodeKind, PrintTarget, ValueId};
 use crate::autodiff::Variable;
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -37,6 +37,16 @@ enum Step {
     Print {
         target: PrintTarget,
         inputs: Vec<ValueId>,
+    },
+    Dynamic {
+        name: &'static str,
+        make: DynamicOp,
+        inputs: Vec<ValueId>,
+        outputs: Vec<ValueId>,
+    },
+    Effect {
+        name: &'static str,
+        run: HostEffect,
     },
 }
 
@@ -110,6 +120,21 @@ impl Plan {
                     target: target.clone(),
                     inputs: node.inputs.clone(),
                 },
+                NodeKind::Dynamic { name, make } => {
+                    // Shapes are fixed: check the op built now fits the graph.
+                    let op = make()?;
+                    op.lower(&ins, &metas)?;
+                    Step::Dynamic {
+                        name,
+                        make: make.clone(),
+                        inputs: node.inputs.clone(),
+                        outputs: node.outputs.clone(),
+                    }
+                }
+                NodeKind::Effect { name, run } => Step::Effect {
+                    name,
+                    run: run.clone(),
+                },
             });
         }
         // Last reader of each value; roots live to the end.
@@ -135,7 +160,7 @@ impl Plan {
         }
         let kernel_steps = steps
             .iter()
-            .filter(|s| matches!(s, Step::Kernels { .. }))
+            .filter(|s| matches!(s, Step::Kernels { .. } | Step::Dynamic { .. }))
             .count();
         Ok(Plan {
             steps,
@@ -217,6 +242,24 @@ impl Plan {
                         vals[*o] = Some(t);
                     }
                 }
+                Step::Dynamic {
+                    name,
+                    make,
+                    inputs,
+                    outputs,
+                } => {
+                    let ins: Vec<Tensor> = inputs.iter().map(|&i| get(&vals, i)).collect();
+                    let refs: Vec<&Tensor> = ins.iter().collect();
+                    let in_metas: Vec<Meta> = ins.iter().map(Meta::of).collect();
+                    let metas: Vec<Meta> = outputs.iter().map(|&o| self.metas[o].clone()).collect();
+                    let lowering = make()?.lower(&in_metas, &metas)?;
+                    let outs = crate::ops::execute(&self.device, &lowering, &refs, &metas)
+                        .map_err(|e| prefix(name, e))?;
+                    for (o, t) in outputs.iter().zip(outs) {
+                        vals[*o] = Some(t);
+                    }
+                }
+                Step::Effect { name, run } => run().map_err(|e| prefix(name, e))?,
                 Step::Print { target, inputs } => {
                     let ins: Vec<Tensor> = inputs.iter().map(|&i| get(&vals, i)).collect();
                     let refs: Vec<&Tensor> = ins.iter().collect();

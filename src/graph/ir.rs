@@ -33,6 +33,11 @@ impl fmt::Debug for PrintTarget {
     }
 }
 
+/// Builds a node's op on every call (see [`NodeKind::Dynamic`]).
+pub type DynamicOp = Arc<dyn Fn() -> crate::error::Result<Op> + Send + Sync>;
+/// A host side effect of a graph (see [`NodeKind::Effect`]).
+pub type HostEffect = Arc<dyn Fn() -> crate::error::Result<()> + Send + Sync>;
+
 /// What a node does.
 #[derive(Clone)]
 pub enum NodeKind {
@@ -54,6 +59,11 @@ pub enum NodeKind {
     },
     /// Prints its inputs (space-separated) on every call: TensorFlow's `tf.print`.
     Print { target: PrintTarget },
+    /// An op rebuilt by a host closure on every call: its kernel parameters change between
+    /// calls (an optimizer's step-dependent learning rate), its shapes do not.
+    Dynamic { name: &'static str, make: DynamicOp },
+    /// A host side effect run at this point of every call (counting optimizer steps).
+    Effect { name: &'static str, run: HostEffect },
 }
 
 impl NodeKind {
@@ -68,11 +78,13 @@ impl NodeKind {
             NodeKind::Op(op) => op.name().into(),
             NodeKind::Fused { name, .. } => name.clone(),
             NodeKind::Print { target } => format!("print({target:?})"),
+            NodeKind::Dynamic { name, .. } => format!("dynamic {name}"),
+            NodeKind::Effect { name, .. } => format!("effect {name}"),
         }
     }
     /// Whether the node has an effect beyond its outputs (kept even when nothing uses them).
     pub fn is_stateful(&self) -> bool {
-        matches!(self, NodeKind::Print { .. })
+        matches!(self, NodeKind::Print { .. } | NodeKind::Effect { .. })
     }
 }
 
@@ -215,7 +227,12 @@ impl Graph {
     pub fn op_count(&self) -> usize {
         self.nodes
             .iter()
-            .filter(|n| matches!(n.kind, NodeKind::Op(_) | NodeKind::Fused { .. }))
+            .filter(|n| {
+                matches!(
+                    n.kind,
+                    NodeKind::Op(_) | NodeKind::Fused { .. } | NodeKind::Dynamic { .. }
+                )
+            })
             .count()
     }
 

@@ -18,6 +18,34 @@ pub use print::{print, print_to};
 pub use trace::{init_scope, is_tracing};
 
 use crate::error::{Error, Result};
+use crate::ops::Op;
+use crate::tensor::Tensor;
+use ir::{DynamicOp, HostEffect};
+
+/// Runs the op `make` builds on `inputs`. Eagerly that is just [`crate::ops::apply`];
+/// inside a trace the node calls `make` again on every replay, so parameters that change
+/// between calls (a learning rate that depends on the step) are not frozen at trace time.
+pub fn apply_dynamic(
+    name: &'static str,
+    make: DynamicOp,
+    inputs: &[&Tensor],
+) -> Result<Vec<Tensor>> {
+    let op: Op = make()?;
+    if !is_tracing() {
+        return crate::ops::apply(op, inputs);
+    }
+    let outputs = trace::record_dynamic(name, make, &op, inputs)?;
+    crate::autodiff::record(&op, inputs, &outputs);
+    Ok(outputs)
+}
+
+/// Runs `effect` now, or — inside a trace — on every call of the function at this point.
+pub fn host_effect(name: &'static str, effect: HostEffect) -> Result<()> {
+    if !is_tracing() {
+        return effect();
+    }
+    trace::add_node(NodeKind::Effect { name, run: effect }, &[], vec![]).map(|_| ())
+}
 use crate::ops::Meta;
 use crate::shape::fmt_shape;
 

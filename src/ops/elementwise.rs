@@ -489,8 +489,9 @@ fn unary_grad(
         Tan => mul(dy, &add(&square(y)?, &lit(1.0)?)?),
         Tanh => mul(dy, &sub(&lit(1.0)?, &square(y)?)?),
         Sigmoid => mul(dy, &mul(y, &sub(&lit(1.0)?, y)?)?),
-        // Zero at the kink (x = 0), as TF's ReluGrad.
-        Relu => where_(&greater(x, &lit(0.0)?)?, dy, &zero()?),
+        // Zero at the kink, as TF's ReluGrad; reads the output (y > 0 exactly where x > 0),
+        // as TF does, so a traced step need not keep the pre-activation alive.
+        Relu => where_(&greater(y, &lit(0.0)?)?, dy, &zero()?),
         Relu6 => {
             let inside = logical_and(&greater(x, &lit(0.0)?)?, &less(x, &lit(6.0)?)?)?;
             where_(&inside, dy, &zero()?)

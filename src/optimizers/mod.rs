@@ -127,6 +127,8 @@ impl std::fmt::Debug for LearningRate {
 }
 
 /// What all optimizers share: learning rate, clipping, weight decay, step count, slots.
+/// Clones share the step count and slots (an optimizer handle, like a `Variable`).
+#[derive(Clone)]
 struct Base {
     name: String,
     lr: LearningRate,
@@ -134,9 +136,15 @@ struct Base {
     clipvalue: Option<f64>,
     global_clipnorm: Option<f64>,
     weight_decay: Option<f64>,
-    iterations: AtomicI64,
-    slots: Mutex<HashMap<u64, Vec<(String, Variable)>>>,
+    iterations: Arc<AtomicI64>,
+    slots: Arc<Mutex<SlotMap>>,
 }
+
+/// Each variable's slots by variable id, with their names.
+type SlotMap = HashMap<u64, Vec<(String, Variable)>>;
+
+/// Builds an optimizer's update op from the learning rate, weight decay and step.
+type MakeOp = Arc<dyn Fn(f32, Option<f32>, i64) -> TrainingOp + Send + Sync>;
 
 impl Base {
     fn new(name: &str, lr: LearningRate) -> Self {
@@ -147,8 +155,8 @@ impl Base {
             clipvalue: None,
             global_clipnorm: None,
             weight_decay: None,
-            iterations: AtomicI64::new(0),
-            slots: Mutex::new(HashMap::new()),
+            iterations: Arc::new(AtomicI64::new(0)),
+            slots: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -233,16 +241,23 @@ impl Base {
     fn apply(
         &self,
         grads_and_vars: &[(Tensor, &Variable)],
-        make_op: &dyn Fn(f32, Option<f32>, i64) -> TrainingOp,
+        make_op: MakeOp,
         init: &dyn Fn(&str) -> f32,
     ) -> Result<()> {
         self.check(grads_and_vars)?;
         stop_recording(|| {
             let grads = self.clip(grads_and_vars.iter().map(|(g, _)| g.clone()).collect())?;
-            let step = self.iterations.load(Ordering::SeqCst);
-            let lr = self.lr.at(step) as f32;
+            // The update's scalars depend on the step: inside a traced function they are
+            // recomputed from the host step count on every call (a dynamic node).
+            let (iterations, lr) = (self.iterations.clone(), self.lr.clone());
             let wd = self.weight_decay.map(|w| w as f32);
-            let op = make_op(lr, wd, step);
+            let make: crate::graph::ir::DynamicOp = Arc::new(move || {
+                let step = iterations.load(Ordering::SeqCst);
+                Ok(Op::Training(make_op(lr.at(step) as f32, wd, step)))
+            });
+            let Op::Training(op) = make()? else {
+                unreachable!("make builds training ops")
+            };
             let names = op.slot_names();
             for (g, (_, var)) in grads.iter().zip(grads_and_vars) {
                 let slots = self.slots_for(var, &names, init)?;
@@ -250,14 +265,21 @@ impl Base {
                 let slot_values: Vec<Tensor> = slots.iter().map(|s| s.value_unrecorded()).collect();
                 let mut inputs: Vec<&Tensor> = vec![&value, g];
                 inputs.extend(slot_values.iter());
-                let outs = ops::apply(Op::Training(op.clone()), &inputs)?;
+                let name = Op::Training(op.clone()).name();
+                let outs = crate::graph::apply_dynamic(name, make.clone(), &inputs)?;
                 var.assign(&outs[0])?;
                 for (s, o) in slots.iter().zip(&outs[1..]) {
                     s.assign(o)?;
                 }
             }
-            self.iterations.fetch_add(1, Ordering::SeqCst);
-            Ok(())
+            let iterations = self.iterations.clone();
+            crate::graph::host_effect(
+                "optimizer_step",
+                Arc::new(move || {
+                    iterations.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }),
+            )
         })
     }
 }
@@ -326,9 +348,10 @@ macro_rules! common_builders {
 
         impl Optimizer for $t {
             fn apply_gradients(&self, grads_and_vars: &[(Tensor, &Variable)]) -> Result<()> {
+                let me = self.clone();
                 self.base.apply(
                     grads_and_vars,
-                    &|lr, wd, step| self.op(lr, wd, step),
+                    Arc::new(move |lr, wd, step| me.op(lr, wd, step)),
                     &|n| self.slot_init(n),
                 )
             }
@@ -359,6 +382,7 @@ macro_rules! common_builders {
 }
 
 /// Gradient descent, with optional (Nesterov) momentum. Slot: `momentum` (when momentum > 0).
+#[derive(Clone)]
 pub struct SGD {
     base: Base,
     momentum: f64,
@@ -421,6 +445,7 @@ fn adam_op(
 }
 
 /// Adam. Slots: `momentum`, `velocity` (and `velocity_hat` with AMSGrad).
+#[derive(Clone)]
 pub struct Adam {
     base: Base,
     beta_1: f64,
@@ -489,6 +514,7 @@ impl AdamW {
 }
 
 /// RMSprop. Slots: `velocity`, `momentum` (momentum > 0), `average_gradient` (centered).
+#[derive(Clone)]
 pub struct RMSprop {
     base: Base,
     rho: f64,
@@ -542,6 +568,7 @@ impl RMSprop {
 common_builders!(RMSprop);
 
 /// Adagrad. Slot: `accumulator` (starting at `initial_accumulator_value`).
+#[derive(Clone)]
 pub struct Adagrad {
     base: Base,
     initial_accumulator_value: f64,

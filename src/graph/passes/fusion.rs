@@ -20,7 +20,9 @@
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::graph::ir::{Graph, NodeKind, ValueId};
-use crate::kernel::ir::{Expr, Index, Kernel, MapKernel, Node, NodeId, contiguous_strides};
+use crate::kernel::ir::{
+    Expr, Index, Kernel, MapKernel, MatmulKernel, Node, NodeId, contiguous_strides,
+};
 use crate::ops::{Buf, Lowering};
 use std::collections::HashMap;
 
@@ -267,10 +269,12 @@ fn inline(
     // producer's, shared where equal.
     let mut new_inputs: Vec<ValueId> = inputs.to_vec();
     let mut low = consumer.clone();
+    let mut substituted = false;
     for call in &mut low.calls {
         let Some(k) = call.inputs.iter().position(|b| *b == Buf::In(i)) else {
             continue;
         };
+        substituted = true;
         if call.inputs.iter().filter(|b| **b == Buf::In(i)).count() > 1 {
             return None;
         }
@@ -312,6 +316,9 @@ fn inline(
         set_call_expr(&mut call.kernel, e, dts);
         call.inputs = bufs;
     }
+    if !substituted || low.alias.is_some() {
+        return None; // nothing to inline into (e.g. a reshape aliases its input)
+    }
     // Drop input `i` if nothing reads it now, renumbering later positions.
     let still_read =
         low.calls.iter().any(|c| c.inputs.contains(&Buf::In(i))) || low.alias == Some(i);
@@ -342,11 +349,31 @@ pub fn run(g: &mut Graph, max_bindings: usize) -> Result<bool> {
         .map(|i| part_of(&g.nodes[i].kind.clone(), g, i))
         .collect::<Result<_>>()?;
     let producers = g.producers();
+    // A value is only inlined when every reader can take it, so it disappears: inlining a
+    // value that must be stored anyway would recompute it and keep its inputs alive.
+    let roots = g.roots();
+    let mut inlinable = vec![true; g.values.len()];
+    for v in &roots {
+        inlinable[*v] = false;
+    }
+    for (c, n) in g.nodes.iter().enumerate() {
+        for (i, &v) in n.inputs.iter().enumerate() {
+            let takes = parts[c].as_ref().is_some_and(|p| {
+                p.lowering.alias.is_none()
+                    && p.lowering
+                        .calls
+                        .iter()
+                        .filter(|call| call.inputs.contains(&Buf::In(i)))
+                        .all(|call| call_expr(&call.kernel).is_some())
+            });
+            inlinable[v] &= takes;
+        }
+    }
     for c in 0..g.nodes.len() {
         'again: while let Some(cp) = &parts[c] {
             for (i, &v) in g.nodes[c].inputs.iter().enumerate() {
                 let pi = producers[v];
-                if pi == usize::MAX || pi == c {
+                if pi == usize::MAX || pi == c || !inlinable[v] {
                     continue;
                 }
                 let Some(pp) = &parts[pi] else { continue };
@@ -374,6 +401,21 @@ pub fn run(g: &mut Graph, max_bindings: usize) -> Result<bool> {
             break;
         }
     }
+    write_back(g, parts);
+    Ok(changed)
+}
+
+/// Step 2, run after dead-code elimination so use counts are exact.
+pub fn run_epilogues(g: &mut Graph, max_bindings: usize) -> Result<bool> {
+    let mut parts: Vec<Option<Part>> = (0..g.nodes.len())
+        .map(|i| part_of(&g.nodes[i].kind.clone(), g, i))
+        .collect::<Result<_>>()?;
+    let changed = epilogues(g, &mut parts, max_bindings);
+    write_back(g, parts);
+    Ok(changed)
+}
+
+fn write_back(g: &mut Graph, parts: Vec<Option<Part>>) {
     for (c, p) in parts.into_iter().enumerate() {
         if let Some(p) = p
             && p.ops.len() > 1
@@ -385,5 +427,109 @@ pub fn run(g: &mut Graph, max_bindings: usize) -> Result<bool> {
             };
         }
     }
-    Ok(changed)
+}
+
+/// The matmul kernel of a node lowered to one plain matmul call without an epilogue.
+fn single_matmul(l: &Lowering) -> Option<&MatmulKernel> {
+    if l.alias.is_some() || !l.temps.is_empty() || l.calls.len() != 1 {
+        return None;
+    }
+    let c = &l.calls[0];
+    let Kernel::Matmul(k) = &c.kernel else {
+        return None;
+    };
+    let plain =
+        c.inputs.iter().enumerate().all(|(i, b)| *b == Buf::In(i)) && c.outputs == [Buf::Out(0)];
+    (k.epilogue.is_none() && plain).then_some(k)
+}
+
+/// Folds a single-output map that is the only reader of a matmul's result, at the same
+/// coordinates, into the matmul as its epilogue (`Acc` is the dot product).
+fn epilogues(g: &mut Graph, parts: &mut [Option<Part>], max_bindings: usize) -> bool {
+    let producers = g.producers();
+    let uses = g.use_counts();
+    let roots = g.roots();
+    let mut changed = false;
+    for c in 0..g.nodes.len() {
+        let Some(cp) = &parts[c] else { continue };
+        let Some(ck) = single_map(&cp.lowering) else {
+            continue;
+        };
+        if ck.expr.outputs.len() != 1 {
+            continue;
+        }
+        for (i, &v) in g.nodes[c].inputs.iter().enumerate() {
+            let mi = producers[v];
+            if mi == usize::MAX || uses[v] != 1 || roots.contains(&v) {
+                continue;
+            }
+            let Some(mp) = &parts[mi] else { continue };
+            let Some(mk) = single_matmul(&mp.lowering) else {
+                continue;
+            };
+            let mut space = mk.batch.clone();
+            space.extend([mk.m, mk.n]);
+            if space != ck.space {
+                continue;
+            }
+            let reads_v_at_same_point = ck.expr.nodes.iter().all(|n| match n {
+                Node::Load { input, index } if *input == i as u32 => is_identity(index, &space),
+                _ => true,
+            });
+            if !reads_v_at_same_point {
+                continue;
+            }
+            // Node inputs: the matmul's, then the map's others (shared where equal).
+            let mut inputs = g.nodes[mi].inputs.clone();
+            let mut dtypes = mk.inputs.clone();
+            let mut pos = vec![0u32; g.nodes[c].inputs.len()];
+            for (j, &u) in g.nodes[c].inputs.iter().enumerate() {
+                if j == i {
+                    continue;
+                }
+                pos[j] = match inputs.iter().position(|&x| x == u) {
+                    Some(q) => q as u32,
+                    None => {
+                        inputs.push(u);
+                        dtypes.push(ck.inputs[j]);
+                        (inputs.len() - 1) as u32
+                    }
+                };
+            }
+            if inputs.len() + 1 > max_bindings {
+                continue;
+            }
+            let mut b = Builder::default();
+            let mut ids: Vec<NodeId> = vec![];
+            for (n, &dt) in ck.expr.nodes.iter().zip(&ck.expr.dtypes) {
+                let node = match n {
+                    Node::Load { input, .. } if *input == i as u32 => Node::Acc,
+                    Node::Load { input, index } => Node::Load {
+                        input: pos[*input as usize],
+                        index: match index {
+                            Index::Node(ix) => Index::Node(ids[*ix as usize]),
+                            a => a.clone(),
+                        },
+                    },
+                    n => map_args(n, |a| ids[a as usize]),
+                };
+                ids.push(b.push(node, dt));
+            }
+            let epilogue = b.finish(vec![ids[ck.expr.outputs[0] as usize]]);
+            let mut k = mk.clone();
+            k.inputs = dtypes;
+            k.epilogue = Some(epilogue);
+            let n_in = inputs.len();
+            let mut ops = mp.ops.clone();
+            ops.extend(cp.ops.iter().copied());
+            parts[c] = Some(Part {
+                ops,
+                lowering: Lowering::single(Kernel::Matmul(k), n_in, 1),
+            });
+            g.nodes[c].inputs = inputs;
+            changed = true;
+            break;
+        }
+    }
+    changed
 }

@@ -14,5 +14,8 @@ pub fn optimize(g: &mut Graph) -> Result<()> {
     if fusion::run(g, max_bindings)? {
         dce::run(g)?;
     }
+    if fusion::run_epilogues(g, max_bindings)? {
+        dce::run(g)?;
+    }
     Ok(())
 }
