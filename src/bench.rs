@@ -75,6 +75,20 @@ pub fn w2_eager(device: &Device, reps: usize) -> Result<Timing> {
     })
 }
 
+/// W2 traced: the chain as a `function` (one fused kernel), each call read back.
+pub fn w2_traced(device: &Device, reps: usize) -> Result<Timing> {
+    with_device(device, || {
+        let x = ops::random_normal([1 << 20], 0.0, 1.0, 3)?;
+        let f = crate::graph::function(|a: &[crate::Arg]| w2_chain(a[0].tensor()?));
+        f.call(crate::args![&x])?.to_vec::<f32>()?; // trace and compile
+        measure(5, reps, || {
+            let v = f.call(crate::args![&x])?.to_vec::<f32>()?;
+            std::hint::black_box(v);
+            Ok(())
+        })
+    })
+}
+
 /// The W3 MLP (784-512-256-10, ReLU) as plain variables: glorot-uniform kernels, zero biases.
 pub struct W3Mlp {
     pub vars: Vec<crate::Variable>,
@@ -152,6 +166,28 @@ pub fn w3_mlp_step(device: &Device, reps: usize) -> Result<(Timing, f32, f32)> {
             Ok(())
         })?;
         let last = model.train_step(&x, &y, &sgd)?.to_scalar::<f32>()?;
+        Ok((timing, first, last))
+    })
+}
+
+/// W3 traced: the same step as one `function` (forward, gradients, update in one plan).
+pub fn w3_mlp_step_traced(device: &Device, reps: usize) -> Result<(Timing, f32, f32)> {
+    with_device(device, || {
+        let model = std::rc::Rc::new(W3Mlp::new()?);
+        let x = ops::random_normal([128, 784], 0.0, 1.0, 3)?;
+        let labels: Vec<i32> = (0..128).map(|i| (i * 7) % 10).collect();
+        let y = Tensor::from_slice(&labels, [128])?;
+        let sgd = std::rc::Rc::new(crate::optimizers::SGD::new(0.01));
+        let (m, o) = (model.clone(), sgd.clone());
+        let step = crate::graph::function(move |a: &[crate::Arg]| {
+            m.train_step(a[0].tensor()?, a[1].tensor()?, &*o)
+        });
+        let first = step.call(crate::args![&x, &y])?.to_scalar::<f32>()?;
+        let timing = measure(5, reps, || {
+            step.call(crate::args![&x, &y])?.to_scalar::<f32>()?;
+            Ok(())
+        })?;
+        let last = step.call(crate::args![&x, &y])?.to_scalar::<f32>()?;
         Ok((timing, first, last))
     })
 }

@@ -29,9 +29,9 @@ enum BackendArg {
 enum Workload {
     /// W1: square f32 matmul, n = 256, 1024, 2048.
     Matmul,
-    /// W2: the elementwise chain on 1M floats, eager.
+    /// W2: the elementwise chain on 1M floats, eager and traced.
     Elementwise,
-    /// W3: the MLP training step (784-512-256-10, batch 128, SGD), eager with a GradientTape.
+    /// W3: the MLP training step (784-512-256-10, batch 128, SGD), eager with a GradientTape and traced.
     MlpStep,
 }
 
@@ -176,11 +176,16 @@ fn run(cli: Cli) -> Result<bool> {
                     Workload::Elementwise => {
                         let t = wgflow::bench::w2_eager(&dev, reps * 5)?;
                         json_line("W2", "eager", &dev, &t, "");
+                        let t = wgflow::bench::w2_traced(&dev, reps * 5)?;
+                        json_line("W2", "traced function", &dev, &t, "");
                     }
                     Workload::MlpStep => {
                         let (t, first, last) = wgflow::bench::w3_mlp_step(&dev, reps * 3)?;
                         let extra = format!(",\"loss_first\":{first:.4},\"loss_last\":{last:.4}");
                         json_line("W3", "eager GradientTape", &dev, &t, &extra);
+                        let (t, first, last) = wgflow::bench::w3_mlp_step_traced(&dev, reps * 3)?;
+                        let extra = format!(",\"loss_first\":{first:.4},\"loss_last\":{last:.4}");
+                        json_line("W3", "traced function", &dev, &t, &extra);
                     }
                 }
             }
