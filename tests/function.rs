@@ -99,20 +99,6 @@ fn host_values_retrace_per_value() {
 }
 
 #[test]
-fn run_functions_eagerly_runs_the_closure_every_call() {
-    // Not the global switch (tests run in parallel): the same closure called while tracing
-    // is inlined, and called eagerly prints every time.
-    let log = Log::default();
-    let f = seed_function(&log);
-    wgflow::run_functions_eagerly(true);
-    f.call(args![Tensor::scalar(1i32).unwrap()]).unwrap();
-    f.call(args![Tensor::scalar(1i32).unwrap()]).unwrap();
-    wgflow::run_functions_eagerly(false);
-    assert_eq!(log.lines(), [MSG, "1", MSG, "1"]);
-    assert_eq!(f.tracing_count(), 0);
-}
-
-#[test]
 fn captured_variable_is_read_and_assigned_every_call() {
     for dev in devices() {
         with_device(&dev, || {
