@@ -370,6 +370,9 @@ pub fn run(g: &mut Graph, max_bindings: usize) -> Result<bool> {
         }
     }
     for c in 0..g.nodes.len() {
+        // Values already inlined into `c`: a second read of one (`t * t`) shares its nodes
+        // in the expression, so its ops are not named twice.
+        let mut inlined: Vec<ValueId> = vec![];
         'again: while let Some(cp) = &parts[c] {
             for (i, &v) in g.nodes[c].inputs.iter().enumerate() {
                 let pi = producers[v];
@@ -390,7 +393,12 @@ pub fn run(g: &mut Graph, max_bindings: usize) -> Result<bool> {
                     out,
                     max_bindings,
                 ) {
-                    let mut ops = pp.ops.clone();
+                    let mut ops = if inlined.contains(&v) {
+                        vec![]
+                    } else {
+                        pp.ops.clone()
+                    };
+                    inlined.push(v);
                     ops.extend(cp.ops.iter().copied());
                     parts[c] = Some(Part { ops, lowering: low });
                     g.nodes[c].inputs = inputs;

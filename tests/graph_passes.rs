@@ -1,0 +1,186 @@
+//! The graph passes on traced closures: simplification, constant folding and
+//! common-subexpression elimination give the eager results, on the CPU and on wgpu, with
+//! the work gone from the optimized graph.
+
+use wgflow::{Arg, DType, Device, Result, Tensor, Variable, args, function, ops, with_device};
+
+fn devices() -> Vec<Device> {
+    let mut d = vec![Device::cpu()];
+    if let Ok(g) = Device::wgpu(0) {
+        d.push(g);
+    }
+    d
+}
+
+/// Traces `body` on `x`, checks the replay against running `body` eagerly (twice: the
+/// trace call and a replay), and returns the traced and optimized listings.
+fn traced(body: fn(&Tensor) -> Result<Tensor>, x: &Tensor) -> (String, String) {
+    let want = body(x).unwrap().to_f64_vec().unwrap();
+    let f = function(move |a: &[Arg]| body(a[0].tensor()?));
+    for _ in 0..2 {
+        let got = f.call(args![x]).unwrap().to_f64_vec().unwrap();
+        assert_eq!(got.len(), want.len());
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{a} vs {b}");
+        }
+    }
+    let cf = f.get_concrete_function(args![x]).unwrap();
+    (cf.traced_graph().to_string(), cf.graph().to_string())
+}
+
+fn x4() -> Tensor {
+    Tensor::from_slice(&[-1.5f32, 0.0, 2.0, 3.25], [4]).unwrap()
+}
+
+#[test]
+fn identity_arithmetic_leaves_the_argument() {
+    for dev in devices() {
+        with_device(&dev, || {
+            let (before, after) = traced(
+                |x| {
+                    let y = ((x * 1.0)? + 0.0)?;
+                    &y / 1.0
+                },
+                &x4(),
+            );
+            assert_eq!(before.matches("const").count(), 3, "{before}");
+            assert_eq!(after, "%0 = arg 0 : f32[4]\nreturn %0\n", "{dev}");
+            // ones_like is an op, not a captured constant: simplified as a fill.
+            let (_, after) = traced(|x| &ops::ones_like(x)? * x, &x4());
+            assert_eq!(after, "%0 = arg 0 : f32[4]\nreturn %0\n", "{dev}");
+            // A constant that broadcasts x up is no identity.
+            let (_, after) = traced(|x| x * &ops::ones([2, 4], DType::F32)?, &x4());
+            assert!(after.contains("mul(%0, "), "{dev}: {after}");
+        });
+    }
+}
+
+#[test]
+fn movement_chains_collapse() {
+    for dev in devices() {
+        with_device(&dev, || {
+            let x = ops::reshape(&ops::range(0.0f32, 24.0, 1.0).unwrap(), &[2, 3, 4]).unwrap();
+            let (_, after) = traced(
+                |x| {
+                    let t = ops::transpose(&ops::transpose(x, &[2, 0, 1])?, &[1, 2, 0])?;
+                    let r = ops::reshape(&ops::reshape(&t, &[6, 4])?, &[2, 3, 4])?;
+                    ops::neg(&ops::neg(&ops::cast(&r, DType::F32)?)?)
+                },
+                &x,
+            );
+            assert_eq!(after, "%0 = arg 0 : f32[2,3,4]\nreturn %0\n", "{dev}");
+            let (_, after) = traced(
+                |x| {
+                    let t = ops::transpose(&ops::transpose(x, &[2, 0, 1])?, &[2, 1, 0])?;
+                    ops::reshape(&ops::reshape(&t, &[6, 4])?, &[24])
+                },
+                &x,
+            );
+            assert_eq!(
+                after,
+                "%0 = arg 0 : f32[2,3,4]\n%2 = transpose(%0) : f32[3,2,4]\n\
+                 %4 = reshape(%2) : f32[24]\nreturn %4\n",
+                "{dev}"
+            );
+        });
+    }
+}
+
+#[test]
+fn duplicate_computations_run_once() {
+    for dev in devices() {
+        with_device(&dev, || {
+            let f = function(|a: &[Arg]| {
+                let x = a[0].tensor()?;
+                Ok((ops::tanh(x)?, ops::tanh(x)?))
+            });
+            let x = x4();
+            let (a, b) = f.call(args![&x]).unwrap();
+            let want = ops::tanh(&x).unwrap().to_f64_vec().unwrap();
+            assert_eq!(a.to_f64_vec().unwrap(), want);
+            assert_eq!(b.to_f64_vec().unwrap(), want);
+            let cf = f.get_concrete_function(args![&x]).unwrap();
+            assert_eq!(cf.traced_graph().to_string().matches("tanh").count(), 2);
+            assert_eq!(
+                cf.graph().to_string(),
+                "%0 = arg 0 : f32[4]\n%1 = tanh(%0) : f32[4]\nreturn %1, %1\n",
+                "{dev}"
+            );
+            // Inside an expression: one tanh feeds both operands.
+            let (_, after) = traced(|x| &ops::tanh(x)? * &ops::tanh(x)?, &x);
+            assert!(after.contains("fused[tanh,mul](%0)"), "{dev}: {after}");
+        });
+    }
+}
+
+#[test]
+fn constant_subgraphs_fold() {
+    for dev in devices() {
+        with_device(&dev, || {
+            let (before, after) = traced(
+                |x| {
+                    let r = ops::cast(&ops::range(0i32, 4, 1)?, DType::F32)?;
+                    let c = (&ops::exp(&(&r * 0.5)?)? + &ops::fill([4], 1.0f32)?)?;
+                    x + &c
+                },
+                &x4(),
+            );
+            assert_eq!(before.lines().count(), 10, "{before}");
+            assert_eq!(
+                after,
+                "%0 = arg 0 : f32[4]\n%7 = const : f32[4]\n%8 = add(%0, %7) : f32[4]\nreturn %8\n",
+                "{dev}"
+            );
+        });
+    }
+}
+
+#[test]
+fn random_ops_with_one_seed_are_one_value() {
+    for dev in devices() {
+        with_device(&dev, || {
+            // Stateless by seed: eagerly the two draws are equal, so merging them is exact.
+            let (_, after) = traced(
+                |x| {
+                    let a = (x * &ops::random_uniform([4], 0.0, 1.0, 11)?)?;
+                    let b = (x * &ops::random_uniform([4], 0.0, 1.0, 11)?)?;
+                    let c = (x * &ops::random_uniform([4], 0.0, 1.0, 12)?)?;
+                    &(&a - &b)? + &c
+                },
+                &x4(),
+            );
+            assert_eq!(after.matches("const").count(), 2, "{dev}: {after}");
+            assert_eq!(after.matches("fused[").count(), 1, "{dev}: {after}");
+        });
+    }
+}
+
+#[test]
+fn variable_writes_follow_the_simplified_value() {
+    for dev in devices() {
+        with_device(&dev, || {
+            let v = Variable::new(x4(), "v", true);
+            let v2 = v.clone();
+            let f = function(move |a: &[Arg]| -> Result<Tensor> {
+                let y = ((&v2.read_value() * a[0].tensor()?)? + 0.0)?;
+                v2.assign(&y)?;
+                Ok(y)
+            });
+            let two = Tensor::from_slice(&[2.0f32; 4], [4]).unwrap();
+            let out = f.call(args![&two]).unwrap();
+            assert_eq!(out.to_f64_vec().unwrap(), [-3.0, 0.0, 4.0, 6.5]);
+            assert_eq!(v.read_value().to_f64_vec().unwrap(), [-3.0, 0.0, 4.0, 6.5]);
+            let g = f
+                .get_concrete_function(args![&two])
+                .unwrap()
+                .graph()
+                .to_string();
+            assert_eq!(
+                g,
+                "%0 = arg 0 : f32[4]\n%1 = read_variable \"v\" : f32[4]\n\
+                 %2 = mul(%1, %0) : f32[4]\nassign \"v\" <- %2\nreturn %2\n",
+                "{dev}"
+            );
+        });
+    }
+}
