@@ -44,7 +44,10 @@ pub use device::{
 };
 pub use dtype::{DType, Element, Scalar};
 pub use error::{Error, Result};
-pub use graph::{Arg, Function, TensorSpec, function, init_scope, print, run_functions_eagerly};
+pub use graph::{
+    Arg, Function, IndexArg, TensorArray, TensorSpec, WhileOptions, cond, for_range, function,
+    init_scope, print, run_functions_eagerly, while_loop, while_loop_with,
+};
 pub use memory::{DeviceStats, MemoryInfo};
 pub use module::Module;
 pub use ops::Axes;

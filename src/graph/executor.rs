@@ -48,6 +48,26 @@ enum Step {
         name: &'static str,
         run: HostEffect,
     },
+    /// A value of the enclosing plan (control-flow bodies).
+    Capture {
+        index: usize,
+        out: ValueId,
+    },
+    Cond {
+        pred: ValueId,
+        captures: Vec<ValueId>,
+        then_plan: Box<Plan>,
+        else_plan: Box<Plan>,
+        outputs: Vec<ValueId>,
+    },
+    While {
+        inputs: Vec<ValueId>,
+        loop_vars: usize,
+        cond_plan: Box<Plan>,
+        body_plan: Box<Plan>,
+        maximum_iterations: Option<usize>,
+        outputs: Vec<ValueId>,
+    },
 }
 
 /// A compiled graph, ready to replay.
@@ -66,6 +86,18 @@ pub struct Plan {
 impl Plan {
     /// Lowers every node and computes value lifetimes.
     pub fn compile(graph: &Graph) -> Result<Plan> {
+        Plan::compile_graph(graph, false)
+    }
+
+    /// A control-flow body: optimized here (the passes see only the top-level graph), its
+    /// `Capture` nodes bound by [`Plan::run_body`].
+    fn compile_body(graph: &Graph) -> Result<Box<Plan>> {
+        let mut g = graph.clone();
+        super::passes::optimize(&mut g)?;
+        Ok(Box::new(Plan::compile_graph(&g, true)?))
+    }
+
+    fn compile_graph(graph: &Graph, body: bool) -> Result<Plan> {
         let mut steps = Vec::with_capacity(graph.nodes.len());
         let mut args = vec![];
         for node in &graph.nodes {
@@ -94,12 +126,39 @@ impl Plan {
                     tensor: t.clone(),
                     out: node.outputs[0],
                 },
+                NodeKind::Capture { index } if body => Step::Capture {
+                    index: *index,
+                    out: node.outputs[0],
+                },
                 NodeKind::Capture { .. } => {
                     return Err(Error::invalid(
                         "function",
                         "a captured value outside a control-flow body",
                     ));
                 }
+                NodeKind::Cond {
+                    then_graph,
+                    else_graph,
+                } => Step::Cond {
+                    pred: node.inputs[0],
+                    captures: node.inputs[1..].to_vec(),
+                    then_plan: Plan::compile_body(then_graph)?,
+                    else_plan: Plan::compile_body(else_graph)?,
+                    outputs: node.outputs.clone(),
+                },
+                NodeKind::While {
+                    cond_graph,
+                    body_graph,
+                    loop_vars,
+                    maximum_iterations,
+                } => Step::While {
+                    inputs: node.inputs.clone(),
+                    loop_vars: *loop_vars,
+                    cond_plan: Plan::compile_body(cond_graph)?,
+                    body_plan: Plan::compile_body(body_graph)?,
+                    maximum_iterations: *maximum_iterations,
+                    outputs: node.outputs.clone(),
+                },
                 NodeKind::ReadVariable(v) => Step::ReadVariable {
                     var: v.clone(),
                     out: node.outputs[0],
@@ -182,6 +241,11 @@ impl Plan {
     /// Runs the plan on `args`; returns the outputs (still computing on the device) after
     /// assigning the variables the graph writes.
     pub fn run(&self, args: &[&Tensor]) -> Result<Vec<Tensor>> {
+        self.run_body(args, &[])
+    }
+
+    /// [`Plan::run`] with the values of a body's captures.
+    fn run_body(&self, args: &[&Tensor], captures: &[&Tensor]) -> Result<Vec<Tensor>> {
         if args.len() != self.args.len() {
             return Err(Error::invalid(
                 "function",
@@ -265,6 +329,57 @@ impl Plan {
                     let refs: Vec<&Tensor> = ins.iter().collect();
                     super::print::write(target, &refs)?;
                 }
+                Step::Capture { index, out } => vals[*out] = Some(captures[*index].clone()),
+                Step::Cond {
+                    pred,
+                    captures,
+                    then_plan,
+                    else_plan,
+                    outputs,
+                } => {
+                    let caps: Vec<Tensor> = captures.iter().map(|&i| get(&vals, i)).collect();
+                    let refs: Vec<&Tensor> = caps.iter().collect();
+                    // The host decides the branch: a sync, as in TensorFlow on a GPU.
+                    let plan = if truthy(&get(&vals, *pred))? {
+                        then_plan
+                    } else {
+                        else_plan
+                    };
+                    let outs = plan.run_body(&[], &refs)?;
+                    for (o, t) in outputs.iter().zip(outs) {
+                        vals[*o] = Some(t);
+                    }
+                }
+                Step::While {
+                    inputs,
+                    loop_vars,
+                    cond_plan,
+                    body_plan,
+                    maximum_iterations,
+                    outputs,
+                } => {
+                    let caps: Vec<Tensor> = inputs[*loop_vars..]
+                        .iter()
+                        .map(|&i| get(&vals, i))
+                        .collect();
+                    let caps: Vec<&Tensor> = caps.iter().collect();
+                    let mut state: Vec<Tensor> = inputs[..*loop_vars]
+                        .iter()
+                        .map(|&i| get(&vals, i))
+                        .collect();
+                    let mut done = 0;
+                    while maximum_iterations.is_none_or(|m| done < m) {
+                        let refs: Vec<&Tensor> = state.iter().collect();
+                        if !truthy(&cond_plan.run_body(&refs, &caps)?[0])? {
+                            break;
+                        }
+                        state = body_plan.run_body(&refs, &caps)?;
+                        done += 1;
+                    }
+                    for (o, t) in outputs.iter().zip(state) {
+                        vals[*o] = Some(t);
+                    }
+                }
             }
             for &v in frees {
                 vals[v] = None;
@@ -276,6 +391,12 @@ impl Plan {
         }
         Ok(outs)
     }
+}
+
+/// Whether a scalar predicate holds: true, or a nonzero number (reads it to the host).
+pub(crate) fn truthy(t: &Tensor) -> Result<bool> {
+    let w = t.words()?[0];
+    Ok(crate::dtype::Scalar::from_bits(t.dtype(), w).to_f64() != 0.0)
 }
 
 /// Names the graph node in a kernel error (the op may be a fused group).

@@ -64,6 +64,23 @@ pub enum NodeKind {
     Dynamic { name: &'static str, make: DynamicOp },
     /// A host side effect run at this point of every call (counting optimizer steps).
     Effect { name: &'static str, run: HostEffect },
+    /// Runs one of two sub-graphs, chosen by input 0 (a scalar read on the host). Inputs 1..
+    /// are the values both branches capture (`Capture { index }` is input `1 + index`);
+    /// the outputs are the branch's outputs. See [`crate::graph::cond`].
+    Cond {
+        then_graph: Box<Graph>,
+        else_graph: Box<Graph>,
+    },
+    /// Runs `body_graph` while `cond_graph` returns true (at most `maximum_iterations`
+    /// times). Inputs are the `loop_vars` initial values (the sub-graphs' arguments) and
+    /// then the captured values; outputs are the loop variables' final values. See
+    /// [`crate::graph::while_loop`].
+    While {
+        cond_graph: Box<Graph>,
+        body_graph: Box<Graph>,
+        loop_vars: usize,
+        maximum_iterations: Option<usize>,
+    },
 }
 
 impl NodeKind {
@@ -80,11 +97,46 @@ impl NodeKind {
             NodeKind::Print { target } => format!("print({target:?})"),
             NodeKind::Dynamic { name, .. } => format!("dynamic {name}"),
             NodeKind::Effect { name, .. } => format!("effect {name}"),
+            NodeKind::Cond { .. } => "cond".into(),
+            NodeKind::While {
+                maximum_iterations: Some(n),
+                ..
+            } => format!("while(maximum_iterations={n})"),
+            NodeKind::While { .. } => "while".into(),
         }
     }
     /// Whether the node has an effect beyond its outputs (kept even when nothing uses them).
     pub fn is_stateful(&self) -> bool {
-        matches!(self, NodeKind::Print { .. } | NodeKind::Effect { .. })
+        match self {
+            NodeKind::Print { .. } | NodeKind::Effect { .. } => true,
+            NodeKind::Cond {
+                then_graph: a,
+                else_graph: b,
+            }
+            | NodeKind::While {
+                cond_graph: a,
+                body_graph: b,
+                ..
+            } => [a, b]
+                .iter()
+                .any(|g| g.nodes.iter().any(|n| n.kind.is_stateful())),
+            _ => false,
+        }
+    }
+    /// The sub-graphs of a control-flow node, labelled (for listings).
+    pub fn subgraphs(&self) -> Vec<(&'static str, &Graph)> {
+        match self {
+            NodeKind::Cond {
+                then_graph,
+                else_graph,
+            } => vec![("then", then_graph), ("else", else_graph)],
+            NodeKind::While {
+                cond_graph,
+                body_graph,
+                ..
+            } => vec![("cond", cond_graph), ("body", body_graph)],
+            _ => vec![],
+        }
     }
 }
 
@@ -325,6 +377,13 @@ impl fmt::Display for Graph {
                 format!(" : {}", types.join(", "))
             };
             writeln!(f, "{lhs}{}{args}{ty}", n.kind.name())?;
+            for (label, sub) in n.kind.subgraphs() {
+                writeln!(f, "  {label} {{")?;
+                for line in sub.to_string().lines() {
+                    writeln!(f, "    {line}")?;
+                }
+                writeln!(f, "  }}")?;
+            }
         }
         for (var, v) in &self.variable_writes {
             writeln!(f, "assign \"{}\" <- %{v}", var.name())?;

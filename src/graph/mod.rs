@@ -1,6 +1,7 @@
 //! Graphs: tracing closures into a typed graph ([`function`]), optimizing it ([`passes`]),
 //! and replaying it with a planned executor ([`Plan`]).
 
+pub mod control;
 pub mod executor;
 pub mod function;
 pub mod ir;
@@ -8,6 +9,9 @@ pub mod passes;
 pub mod print;
 pub(crate) mod trace;
 
+pub use control::{
+    IndexArg, TensorArray, WhileOptions, cond, for_range, while_loop, while_loop_with,
+};
 pub use executor::Plan;
 pub use function::{
     Arg, ConcreteFunction, Function, Structure, TensorSpec, function, functions_run_eagerly,
@@ -84,6 +88,12 @@ pub fn specialize(g: &Graph, arg_shapes: &[Vec<usize>]) -> Result<Graph> {
                         ),
                     )
                 })?
+            }
+            NodeKind::Cond { .. } | NodeKind::While { .. } => {
+                let ins: Vec<Meta> = n.inputs.iter().map(|&i| out.values[i].clone()).collect();
+                let (kind, metas) = control::specialize_node(&n.kind, &ins)?;
+                n.kind = kind;
+                metas
             }
             NodeKind::Fused { .. } => {
                 return Err(Error::invalid(

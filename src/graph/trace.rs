@@ -21,6 +21,11 @@ pub(crate) struct Trace {
     variables: HashMap<u64, ValueId>,
     /// Tensors of enclosing traces used here, in capture order (control-flow bodies).
     pub captures: Vec<Tensor>,
+    /// A control-flow body (branch, loop cond or body): variables it reads are captured
+    /// from the enclosing trace instead of read when the function starts.
+    body: bool,
+    /// Variable id → the enclosing trace's tensor for it (bodies; reads before any write).
+    var_captures: HashMap<u64, Tensor>,
 }
 
 thread_local! {
@@ -34,14 +39,25 @@ pub fn is_tracing() -> bool {
 
 /// Starts a trace on `device`; ops record into it until [`end`].
 pub(crate) fn begin(device: Device) {
+    push(device, false);
+}
+
+fn push(device: Device, body: bool) {
     TRACES.with(|t| {
         t.borrow_mut().push(Trace {
             graph: Graph::new(device),
             values: HashMap::new(),
             variables: HashMap::new(),
             captures: vec![],
+            body,
+            var_captures: HashMap::new(),
         })
     });
+}
+
+/// The device of the innermost trace.
+pub(crate) fn device() -> Option<Device> {
+    TRACES.with(|t| t.borrow().last().map(|t| t.graph.device.clone()))
 }
 
 /// Ends the innermost trace and returns it.
@@ -56,6 +72,12 @@ pub(crate) struct TraceGuard {
 impl TraceGuard {
     pub fn begin(device: Device) -> TraceGuard {
         begin(device);
+        TraceGuard { done: false }
+    }
+    /// Starts the trace of a control-flow body nested in the current trace: outer tensors
+    /// and variables it uses become captures.
+    pub fn begin_body(device: Device) -> TraceGuard {
+        push(device, true);
         TraceGuard { done: false }
     }
     pub fn finish(mut self) -> Trace {
@@ -198,21 +220,41 @@ pub(crate) fn arg(index: usize, name: &str, meta: Meta) -> Tensor {
 pub(crate) fn read_variable(var: &Variable, concrete: &Tensor) -> Option<Tensor> {
     TRACES.with(|s| {
         let mut s = s.borrow_mut();
-        let trace = s.last_mut()?;
-        let v = match trace.variables.get(&var.id()) {
-            Some(&v) => v,
-            None => {
-                let v = trace.graph.add(
-                    NodeKind::ReadVariable(var.clone()),
-                    vec![],
-                    vec![Meta::of(concrete)],
-                )[0];
-                trace.variables.insert(var.id(), v);
-                v
-            }
-        };
-        Some(symbolic(trace, v))
+        let depth = s.len().checked_sub(1)?;
+        Some(read_variable_at(&mut s, depth, var, concrete))
     })
+}
+
+/// The variable's value in trace `depth`. A control-flow body that has not assigned the
+/// variable gets the enclosing trace's tensor itself (captured): a read at the start of the
+/// function would miss assignments made before the body, and tapes see the read through
+/// the control-flow node's inputs.
+fn read_variable_at(
+    stack: &mut [Trace],
+    depth: usize,
+    var: &Variable,
+    concrete: &Tensor,
+) -> Tensor {
+    let trace = &mut stack[depth];
+    if let Some(&v) = trace.variables.get(&var.id()) {
+        return symbolic(trace, v);
+    }
+    if trace.body && depth > 0 {
+        if let Some(t) = trace.var_captures.get(&var.id()) {
+            return t.clone();
+        }
+        let outer = read_variable_at(stack, depth - 1, var, concrete);
+        value_of(stack, depth, &outer).expect("a value of the enclosing trace can be captured");
+        stack[depth].var_captures.insert(var.id(), outer.clone());
+        return outer;
+    }
+    let v = trace.graph.add(
+        NodeKind::ReadVariable(var.clone()),
+        vec![],
+        vec![Meta::of(concrete)],
+    )[0];
+    trace.variables.insert(var.id(), v);
+    symbolic(trace, v)
 }
 
 /// Records an assignment in the innermost trace; `None` when not tracing.

@@ -37,7 +37,9 @@ fn key(kind: &NodeKind, inputs: &[ValueId]) -> Option<Key> {
         | NodeKind::Fused { .. }
         | NodeKind::Print { .. }
         | NodeKind::Dynamic { .. }
-        | NodeKind::Effect { .. } => None,
+        | NodeKind::Effect { .. }
+        | NodeKind::Cond { .. }
+        | NodeKind::While { .. } => None,
     }
 }
 
