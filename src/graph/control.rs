@@ -799,7 +799,7 @@ impl IndexArg {
                 if t.is_symbolic() {
                     Ok(None)
                 } else {
-                    Ok(Some(t.to_f64_vec()?[0] as i64))
+                    Ok(Some(t.first_f64()? as i64))
                 }
             }
         }

@@ -395,8 +395,7 @@ impl Plan {
 
 /// Whether a scalar predicate holds: true, or a nonzero number (reads it to the host).
 pub(crate) fn truthy(t: &Tensor) -> Result<bool> {
-    let w = t.words()?[0];
-    Ok(crate::dtype::Scalar::from_bits(t.dtype(), w).to_f64() != 0.0)
+    Ok(t.first_f64()? != 0.0)
 }
 
 /// Names the graph node in a kernel error (the op may be a fused group).

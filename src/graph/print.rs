@@ -25,7 +25,6 @@ pub fn print_to(target: PrintTarget, inputs: &[&Tensor]) -> Result<()> {
 /// The values as `tf.print` shows them: `1`, `0.1`, `[1 2.5 3]`, `[[1 2] [3 4]]` (C++
 /// stream formatting: six significant digits, no trailing zeros; at most 3 items at each
 /// end of an axis past 1000 elements).
-#[cfg(not(target_arch = "wasm32"))]
 pub fn format_values(x: &Tensor) -> Result<String> {
     let dt = x.dtype();
     let vals: Vec<String> = x
@@ -38,17 +37,6 @@ pub fn format_values(x: &Tensor) -> Result<String> {
     Ok(out)
 }
 
-/// The browser forbids blocking reads, and a graph print reads mid-plan.
-#[cfg(target_arch = "wasm32")]
-pub fn format_values(_x: &Tensor) -> Result<String> {
-    Err(Error::invalid(
-        "print",
-        "printing needs a blocking read, which the browser does not allow; \
-         read the tensor with to_vec_async and print it on the host",
-    ))
-}
-
-#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 fn nest(vals: &[String], shape: &[usize], summarise: bool, out: &mut String) {
     let Some((&n, rest)) = shape.split_first() else {
         out.push_str(&vals[0]);
@@ -74,7 +62,6 @@ fn nest(vals: &[String], shape: &[usize], summarise: bool, out: &mut String) {
 }
 
 /// `%g` with six significant digits, as C++ streams print floats.
-#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 fn fmt_scalar(s: Scalar) -> String {
     let Scalar::F32(v) = s else {
         return match s {

@@ -226,6 +226,25 @@ impl Tensor {
         dev.backend.read(dev, self.buffer().storage(), self.size())
     }
 
+    /// The browser forbids blocking reads: graph steps that need a value on the host (a
+    /// print, a `cond` predicate) fail there with this error.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn words(&self) -> Result<Vec<u32>> {
+        Err(Error::invalid(
+            "read",
+            "a blocking read is not possible in the browser; read with to_vec_async",
+        ))
+    }
+
+    /// The first element as `f64` (a scalar's value on the host; waits for queued work).
+    pub(crate) fn first_f64(&self) -> Result<f64> {
+        let w = self.words()?;
+        let w = w
+            .first()
+            .ok_or_else(|| Error::invalid("read", "the tensor is empty"))?;
+        Ok(crate::dtype::Scalar::from_bits(self.dtype(), *w).to_f64())
+    }
+
     pub(crate) async fn words_async(&self) -> Result<Vec<u32>> {
         self.check_concrete("read")?;
         let dev = &self.device().0;

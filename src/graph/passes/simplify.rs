@@ -147,18 +147,17 @@ impl Known {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 fn read_uniform(t: &crate::tensor::Tensor) -> Option<f64> {
     if t.size() == 0 || t.size() > SMALL_CONSTANT {
         return None;
     }
-    let v = t.to_f64_vec().ok()?;
+    let v: Vec<f64> = t
+        .words()
+        .ok()?
+        .into_iter()
+        .map(|w| crate::dtype::Scalar::from_bits(t.dtype(), w).to_f64())
+        .collect();
     v.iter().all(|&x| x == v[0]).then_some(v[0])
-}
-
-#[cfg(target_arch = "wasm32")]
-fn read_uniform(_: &crate::tensor::Tensor) -> Option<f64> {
-    None
 }
 
 #[cfg(test)]
