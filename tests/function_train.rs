@@ -2,7 +2,9 @@
 
 use std::rc::Rc;
 use wgflow::bench::W3Mlp;
-use wgflow::optimizers::{Adam, Optimizer, SGD};
+use wgflow::optimizers::LearningRate;
+use wgflow::optimizers::schedules::ExponentialDecay;
+use wgflow::optimizers::{Adagrad, Adam, AdamW, Optimizer, RMSprop, SGD};
 use wgflow::{Arg, Device, Result, Tensor, args, function, ops, with_device};
 
 fn fresh_devices() -> Vec<Device> {
@@ -78,6 +80,37 @@ fn traced_adam_step_matches_eager() {
     // Adam's bias correction changes every step: the traced update must not freeze it.
     for dev in fresh_devices() {
         compare(&dev, &|| Rc::new(Adam::new(1e-3)), 3);
+    }
+}
+
+#[test]
+fn every_optimizer_variant_traces_to_its_eager_step() {
+    // Each formula reads its hyperparameters from a host-written tensor when traced: the
+    // order must match the eager kernel's for every variant, and schedules must advance.
+    let decay = || LearningRate::schedule(ExponentialDecay::new(0.05, 1.0, 0.5));
+    let makers: Vec<Box<dyn Fn() -> Rc<dyn Optimizer>>> = vec![
+        Box::new(|| Rc::new(SGD::new(0.01).momentum(0.9))),
+        Box::new(|| {
+            Rc::new(
+                SGD::new(0.01)
+                    .momentum(0.9)
+                    .nesterov(true)
+                    .weight_decay(0.1),
+            )
+        }),
+        Box::new(move || Rc::new(SGD::new(decay()))),
+        Box::new(|| Rc::new(Adam::new(1e-3).amsgrad(true))),
+        Box::new(|| Rc::new(AdamW::new(1e-3))),
+        Box::new(|| Rc::new(RMSprop::new(1e-3).momentum(0.5).centered(true))),
+        Box::new(|| Rc::new(RMSprop::new(1e-3))),
+        Box::new(|| Rc::new(Adagrad::new(0.01))),
+    ];
+    let dev = &fresh_devices()[0];
+    for make in &makers {
+        compare(dev, &|| make(), 3);
+    }
+    if let Some(gpu) = fresh_devices().get(1) {
+        compare(gpu, &|| makers[5](), 2);
     }
 }
 

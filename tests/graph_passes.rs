@@ -184,3 +184,38 @@ fn variable_writes_follow_the_simplified_value() {
         });
     }
 }
+
+#[test]
+fn maps_after_reductions_and_matmuls_become_their_epilogues() {
+    for dev in devices() {
+        with_device(&dev, || {
+            // A bias gradient and its update: reduce_sum, then an elementwise map.
+            let x = ops::reshape(&ops::range(0.0f32, 12.0, 1.0).unwrap(), &[3, 4]).unwrap();
+            let (_, after) = traced(
+                |x| {
+                    let b = ops::fill([4], 0.5f32)?;
+                    &b - &(&ops::reduce_sum(x, 0, false)? * 0.1)?
+                },
+                &x,
+            );
+            assert!(
+                after.contains("fused[reduce_sum,mul,sub]"),
+                "{dev}: {after}"
+            );
+            assert_eq!(after.matches("fused").count(), 1, "{dev}: {after}");
+            // An argmax keeps its own kernel: its result is an index.
+            let (_, after) = traced(|x| &ops::cast(&ops::argmax(x, 1)?, DType::F32)? * 2.0, &x);
+            assert!(!after.contains("fused[argmax"), "{dev}: {after}");
+            // A matmul then an update-like map reading another value.
+            let (_, after) = traced(
+                |x| {
+                    let w = ops::ones([4, 4], DType::F32)?;
+                    let g = ops::matmul(&ops::transpose(x, &[1, 0])?, x)?;
+                    &w - &(&g * 0.01)?
+                },
+                &x,
+            );
+            assert!(after.contains("fused[matmul,mul,sub]"), "{dev}: {after}");
+        });
+    }
+}

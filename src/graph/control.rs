@@ -570,7 +570,7 @@ fn inline(g: &Graph, args: &[Tensor], caps: &[Tensor]) -> Result<Vec<Tensor>> {
             NodeKind::Op(op) => ops::apply(op.clone(), &refs)?,
             // Side effects happened in the forward run; a replay for gradients repeats none.
             NodeKind::Print { .. } | NodeKind::Effect { .. } => vec![],
-            NodeKind::Dynamic { name, make } => super::apply_dynamic(name, make.clone(), &refs)?,
+            NodeKind::HostTensor { name, make } => vec![super::host_tensor(name, make.clone())?],
             NodeKind::Cond {
                 then_graph,
                 else_graph,
@@ -1187,7 +1187,6 @@ fn specialize_body(g: &Graph, args: &[Meta], caps: &[Meta]) -> Result<Graph> {
             NodeKind::Arg { index, .. } => vec![args[*index].clone()],
             NodeKind::Capture { index } => vec![caps[*index].clone()],
             NodeKind::Op(op) => op.infer(&ins)?,
-            NodeKind::Dynamic { make, .. } => make()?.infer(&ins)?,
             NodeKind::Cond { .. } | NodeKind::While { .. } => {
                 let (kind, metas) = specialize_node(&n.kind, &ins)?;
                 n.kind = kind;

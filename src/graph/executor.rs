@@ -7,7 +7,7 @@
 //! kernels of a replay are queued on the device without waiting, so on wgpu the whole plan
 //! is encoded into one command encoder and submitted once, unless a `print` needs a value.
 
-use super::ir::{DynamicOp, Graph, HostEffect, NodeKind, PrintTarget, ValueId};
+use super::ir::{Graph, HostEffect, HostValues, NodeKind, PrintTarget, ValueId};
 use crate::autodiff::Variable;
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -38,11 +38,10 @@ enum Step {
         target: PrintTarget,
         inputs: Vec<ValueId>,
     },
-    Dynamic {
+    HostTensor {
         name: &'static str,
-        make: DynamicOp,
-        inputs: Vec<ValueId>,
-        outputs: Vec<ValueId>,
+        make: HostValues,
+        out: ValueId,
     },
     Effect {
         name: &'static str,
@@ -179,17 +178,11 @@ impl Plan {
                     target: target.clone(),
                     inputs: node.inputs.clone(),
                 },
-                NodeKind::Dynamic { name, make } => {
-                    // Shapes are fixed: check the op built now fits the graph.
-                    let op = make()?;
-                    op.lower(&ins, &metas)?;
-                    Step::Dynamic {
-                        name,
-                        make: make.clone(),
-                        inputs: node.inputs.clone(),
-                        outputs: node.outputs.clone(),
-                    }
-                }
+                NodeKind::HostTensor { name, make } => Step::HostTensor {
+                    name,
+                    make: make.clone(),
+                    out: node.outputs[0],
+                },
                 NodeKind::Effect { name, run } => Step::Effect {
                     name,
                     run: run.clone(),
@@ -219,7 +212,7 @@ impl Plan {
         }
         let kernel_steps = steps
             .iter()
-            .filter(|s| matches!(s, Step::Kernels { .. } | Step::Dynamic { .. }))
+            .filter(|s| matches!(s, Step::Kernels { .. }))
             .count();
         Ok(Plan {
             steps,
@@ -306,22 +299,24 @@ impl Plan {
                         vals[*o] = Some(t);
                     }
                 }
-                Step::Dynamic {
-                    name,
-                    make,
-                    inputs,
-                    outputs,
-                } => {
-                    let ins: Vec<Tensor> = inputs.iter().map(|&i| get(&vals, i)).collect();
-                    let refs: Vec<&Tensor> = ins.iter().collect();
-                    let in_metas: Vec<Meta> = ins.iter().map(Meta::of).collect();
-                    let metas: Vec<Meta> = outputs.iter().map(|&o| self.metas[o].clone()).collect();
-                    let lowering = make()?.lower(&in_metas, &metas)?;
-                    let outs = crate::ops::execute(&self.device, &lowering, &refs, &metas)
-                        .map_err(|e| prefix(name, e))?;
-                    for (o, t) in outputs.iter().zip(outs) {
-                        vals[*o] = Some(t);
+                Step::HostTensor { name, make, out } => {
+                    let values = make()?;
+                    let want = &self.metas[*out].shape;
+                    if want[..] != [values.len()] {
+                        return Err(Error::shape(
+                            name,
+                            format!(
+                                "computed {} values where the graph holds {}",
+                                values.len(),
+                                fmt_shape(want)
+                            ),
+                        ));
                     }
+                    vals[*out] = Some(Tensor::from_slice_on(
+                        &values,
+                        [values.len()],
+                        &self.device,
+                    )?);
                 }
                 Step::Effect { name, run } => run().map_err(|e| prefix(name, e))?,
                 Step::Print { target, inputs } => {

@@ -33,8 +33,8 @@ impl fmt::Debug for PrintTarget {
     }
 }
 
-/// Builds a node's op on every call (see [`NodeKind::Dynamic`]).
-pub type DynamicOp = Arc<dyn Fn() -> crate::error::Result<Op> + Send + Sync>;
+/// Computes a small tensor's values on the host on every call (see [`NodeKind::HostTensor`]).
+pub type HostValues = Arc<dyn Fn() -> crate::error::Result<Vec<f32>> + Send + Sync>;
 /// A host side effect of a graph (see [`NodeKind::Effect`]).
 pub type HostEffect = Arc<dyn Fn() -> crate::error::Result<()> + Send + Sync>;
 
@@ -59,9 +59,13 @@ pub enum NodeKind {
     },
     /// Prints its inputs (space-separated) on every call: TensorFlow's `tf.print`.
     Print { target: PrintTarget },
-    /// An op rebuilt by a host closure on every call: its kernel parameters change between
-    /// calls (an optimizer's step-dependent learning rate), its shapes do not.
-    Dynamic { name: &'static str, make: DynamicOp },
+    /// A small f32 vector computed on the host and uploaded on every call (no kernel): the
+    /// values that change between calls, such as an optimizer's step-dependent learning
+    /// rate, so that the ops reading them stay static and fusable.
+    HostTensor {
+        name: &'static str,
+        make: HostValues,
+    },
     /// A host side effect run at this point of every call (counting optimizer steps).
     Effect { name: &'static str, run: HostEffect },
     /// Runs one of two sub-graphs, chosen by input 0 (a scalar read on the host). Inputs 1..
@@ -95,7 +99,7 @@ impl NodeKind {
             NodeKind::Op(op) => op.name().into(),
             NodeKind::Fused { name, .. } => name.clone(),
             NodeKind::Print { target } => format!("print({target:?})"),
-            NodeKind::Dynamic { name, .. } => format!("dynamic {name}"),
+            NodeKind::HostTensor { name, .. } => format!("host {name}"),
             NodeKind::Effect { name, .. } => format!("effect {name}"),
             NodeKind::Cond { .. } => "cond".into(),
             NodeKind::While {
@@ -279,12 +283,7 @@ impl Graph {
     pub fn op_count(&self) -> usize {
         self.nodes
             .iter()
-            .filter(|n| {
-                matches!(
-                    n.kind,
-                    NodeKind::Op(_) | NodeKind::Fused { .. } | NodeKind::Dynamic { .. }
-                )
-            })
+            .filter(|n| matches!(n.kind, NodeKind::Op(_) | NodeKind::Fused { .. }))
             .count()
     }
 

@@ -22,25 +22,21 @@ pub use print::{print, print_to};
 pub use trace::{init_scope, is_tracing};
 
 use crate::error::{Error, Result};
-use crate::ops::Op;
 use crate::tensor::Tensor;
-use ir::{DynamicOp, HostEffect};
+use ir::{HostEffect, HostValues};
 
-/// Runs the op `make` builds on `inputs`. Eagerly that is just [`crate::ops::apply`];
-/// inside a trace the node calls `make` again on every replay, so parameters that change
-/// between calls (a learning rate that depends on the step) are not frozen at trace time.
-pub fn apply_dynamic(
-    name: &'static str,
-    make: DynamicOp,
-    inputs: &[&Tensor],
-) -> Result<Vec<Tensor>> {
-    let op: Op = make()?;
+/// The f32 vector `make` computes, as a tensor on the current device. Eagerly that is just
+/// the values now; inside a trace it is a node that calls `make` again on every replay, so
+/// values that change between calls (a learning rate that depends on the step) are not
+/// frozen at trace time. `make` must give the same length every time.
+pub fn host_tensor(name: &'static str, make: HostValues) -> Result<Tensor> {
+    let values = make()?;
     if !is_tracing() {
-        return crate::ops::apply(op, inputs);
+        return Tensor::from_slice(&values, [values.len()]);
     }
-    let outputs = trace::record_dynamic(name, make, &op, inputs)?;
-    crate::autodiff::record(&op, inputs, &outputs);
-    Ok(outputs)
+    let meta = Meta::new([values.len()], crate::dtype::DType::F32);
+    let mut outs = trace::add_node(NodeKind::HostTensor { name, make }, &[], vec![meta])?;
+    Ok(outs.remove(0))
 }
 
 /// Runs `effect` now, or — inside a trace — on every call of the function at this point.

@@ -292,15 +292,3 @@ pub(crate) fn alias(t: &Tensor) -> Option<Tensor> {
 pub(crate) fn record_print(inputs: &[&Tensor], target: PrintTarget) -> Result<()> {
     add_node(NodeKind::Print { target }, inputs, vec![]).map(|_| ())
 }
-
-/// Records a [`NodeKind::Dynamic`] node built by `make` (called now for its shapes).
-pub(crate) fn record_dynamic(
-    name: &'static str,
-    make: super::ir::DynamicOp,
-    op: &Op,
-    inputs: &[&Tensor],
-) -> Result<Vec<Tensor>> {
-    let metas: Vec<Meta> = inputs.iter().map(|t| Meta::of(t)).collect();
-    let outs = op.infer(&metas)?;
-    add_node(NodeKind::Dynamic { name, make }, inputs, outs)
-}

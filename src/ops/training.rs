@@ -6,12 +6,15 @@
 //! reused from step to step as they change. No gradient flows through an update.
 //!
 //! Inputs: `[var, grad, slots...]`; outputs: `[new_var, new_slots...]`, slots in the order
-//! of [`TrainingOp::slot_names`].
+//! of [`TrainingOp::slot_names`]. An optional last input, `f32[k]` holding
+//! [`TrainingOp::hyperparameters`], replaces the op's own values: a traced training step
+//! uploads the step's values there on every call, so the update is one static kernel
+//! (and fusion can fold it into the kernel that computes the gradient).
 
-use super::{GradContext, Lowering, Meta, OpDef, expect_float, map_kernel};
-use crate::dtype::Scalar;
+use super::{GradContext, Lowering, Meta, OpDef, expect_float};
+use crate::dtype::{DType, Scalar};
 use crate::error::{Error, Result};
-use crate::kernel::ir::E;
+use crate::kernel::ir::{E, ExprBuilder, Kernel, MapKernel, contiguous_strides};
 use crate::shape::fmt_shape;
 use crate::tensor::Tensor;
 
@@ -107,9 +110,28 @@ impl TrainingOp {
         }
     }
 
-    /// The update as expressions: `x = [var, grad, slots...]` → `[var', slots'...]`.
-    fn expr(&self, x: &[E]) -> Vec<E> {
-        let p = |v: f32| x[0].param(Scalar::F32(v));
+    /// The values the update's formula reads, in the order the kernel takes them from a
+    /// hyperparameter input.
+    pub fn hyperparameters(&self) -> Vec<f32> {
+        let n = self.arity();
+        let b = ExprBuilder::new(&vec![DType::F32; n]);
+        let x: Vec<E> = (0..n).map(|i| b.load_affine(i, 0, vec![1])).collect();
+        let mut values = vec![];
+        self.expr(&x, &mut |v| {
+            values.push(v);
+            b.param(Scalar::F32(v))
+        });
+        values
+    }
+
+    /// Inputs without a hyperparameter input: var, grad, slots.
+    fn arity(&self) -> usize {
+        2 + self.slot_names().len()
+    }
+
+    /// The update as expressions: `x = [var, grad, slots...]` → `[var', slots'...]`; `p`
+    /// gives the node for each hyperparameter value, called in a fixed order.
+    fn expr(&self, x: &[E], p: &mut dyn FnMut(f32) -> E) -> Vec<E> {
         let (lr_v, wd) = self.lr_and_decay();
         let lr = p(lr_v);
         let mut var = x[0].clone();
@@ -217,17 +239,30 @@ impl OpDef for TrainingOp {
 
     fn infer(&self, inputs: &[Meta]) -> Result<Vec<Meta>> {
         let name = self.name();
-        let n = 2 + self.slot_names().len();
-        if inputs.len() != n {
+        let n = self.arity();
+        if inputs.len() != n && inputs.len() != n + 1 {
             return Err(Error::invalid(
                 name,
                 format!(
-                    "expects {n} inputs (var, grad, slots), got {}",
+                    "expects {n} inputs (var, grad, slots) and optionally hyperparameters, got {}",
                     inputs.len()
                 ),
             ));
         }
-        for m in inputs {
+        if let Some(h) = inputs.get(n) {
+            let k = self.hyperparameters().len();
+            if h.dtype != DType::F32 || h.shape != [k] {
+                return Err(Error::shape(
+                    name,
+                    format!(
+                        "the hyperparameter input must be f32 [{k}], got {} {}",
+                        h.dtype,
+                        fmt_shape(&h.shape)
+                    ),
+                ));
+            }
+        }
+        for m in &inputs[..n] {
             expect_float(name, m)?;
             if m.shape != inputs[0].shape {
                 return Err(Error::shape(
@@ -244,7 +279,30 @@ impl OpDef for TrainingOp {
     }
 
     fn lower(&self, inputs: &[Meta], outputs: &[Meta]) -> Result<Lowering> {
-        let k = map_kernel(&inputs[0].shape, inputs, |_, x| self.expr(x));
+        let n = self.arity();
+        let space = &inputs[0].shape;
+        let dtypes: Vec<DType> = inputs.iter().map(|m| m.dtype).collect();
+        let b = ExprBuilder::new(&dtypes);
+        let x: Vec<E> = (0..n)
+            .map(|i| b.load_affine(i, 0, contiguous_strides(space)))
+            .collect();
+        let mut next = 0;
+        let outs = if inputs.len() > n {
+            // Hyperparameter `next` is element `next` of the last input, the same everywhere.
+            self.expr(&x, &mut |_| {
+                next += 1;
+                b.load_affine(n, next - 1, vec![0; space.len()])
+            })
+        } else {
+            self.expr(&x, &mut |v| b.param(Scalar::F32(v)))
+        };
+        let refs: Vec<&E> = outs.iter().collect();
+        let k = Kernel::Map(MapKernel {
+            space: space.clone(),
+            inputs: dtypes,
+            expr: b.finish(&refs),
+            store: None,
+        });
         Ok(Lowering::single(k, inputs.len(), outputs.len()))
     }
 

@@ -247,16 +247,23 @@ impl Base {
         self.check(grads_and_vars)?;
         stop_recording(|| {
             let grads = self.clip(grads_and_vars.iter().map(|(g, _)| g.clone()).collect())?;
-            // The update's scalars depend on the step: inside a traced function they are
-            // recomputed from the host step count on every call (a dynamic node).
             let (iterations, lr) = (self.iterations.clone(), self.lr.clone());
             let wd = self.weight_decay.map(|w| w as f32);
-            let make: crate::graph::ir::DynamicOp = Arc::new(move || {
+            let make = move || {
                 let step = iterations.load(Ordering::SeqCst);
-                Ok(Op::Training(make_op(lr.at(step) as f32, wd, step)))
-            });
-            let Op::Training(op) = make()? else {
-                unreachable!("make builds training ops")
+                make_op(lr.at(step) as f32, wd, step)
+            };
+            let op = make();
+            // The update's scalars depend on the step: inside a traced function they are a
+            // tensor recomputed from the host step count on every call, so the update is a
+            // static op that fusion can fold into the kernel computing the gradient.
+            let hyper = if crate::graph::is_tracing() {
+                Some(crate::graph::host_tensor(
+                    "hyperparameters",
+                    Arc::new(move || Ok(make().hyperparameters())),
+                )?)
+            } else {
+                None
             };
             let names = op.slot_names();
             for (g, (_, var)) in grads.iter().zip(grads_and_vars) {
@@ -265,8 +272,8 @@ impl Base {
                 let slot_values: Vec<Tensor> = slots.iter().map(|s| s.value_unrecorded()).collect();
                 let mut inputs: Vec<&Tensor> = vec![&value, g];
                 inputs.extend(slot_values.iter());
-                let name = Op::Training(op.clone()).name();
-                let outs = crate::graph::apply_dynamic(name, make.clone(), &inputs)?;
+                inputs.extend(hyper.as_ref());
+                let outs = ops::apply(Op::Training(op.clone()), &inputs)?;
                 var.assign(&outs[0])?;
                 for (s, o) in slots.iter().zip(&outs[1..]) {
                     s.assign(o)?;

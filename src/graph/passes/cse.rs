@@ -5,7 +5,7 @@
 //! Merged: op nodes with equal ops and inputs, constants holding the same tensor, reads of
 //! the same variable (every read sees the value the variable had when the function
 //! started; writes land after the last step). Never merged: arguments, prints (and any
-//! stateful node), fused kernels, captures and dynamic ops (rebuilt per call).
+//! stateful node), fused kernels, captures and host tensors (recomputed per call).
 //!
 //! Every op of the catalog is a pure function of its inputs and parameters. The random
 //! ops too: they are stateless Philox streams keyed by the op's explicit `seed`, so two
@@ -36,7 +36,7 @@ fn key(kind: &NodeKind, inputs: &[ValueId]) -> Option<Key> {
         | NodeKind::Capture { .. }
         | NodeKind::Fused { .. }
         | NodeKind::Print { .. }
-        | NodeKind::Dynamic { .. }
+        | NodeKind::HostTensor { .. }
         | NodeKind::Effect { .. }
         | NodeKind::Cond { .. }
         | NodeKind::While { .. } => None,

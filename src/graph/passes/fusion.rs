@@ -21,7 +21,7 @@ use crate::dtype::DType;
 use crate::error::Result;
 use crate::graph::ir::{Graph, NodeKind, ValueId};
 use crate::kernel::ir::{
-    Expr, Index, Kernel, MapKernel, MatmulKernel, Node, NodeId, contiguous_strides,
+    Expr, Index, Kernel, MapKernel, Node, NodeId, ReduceOp, contiguous_strides,
 };
 use crate::ops::{Buf, Lowering};
 use std::collections::HashMap;
@@ -437,22 +437,42 @@ fn write_back(g: &mut Graph, parts: Vec<Option<Part>>) {
     }
 }
 
-/// The matmul kernel of a node lowered to one plain matmul call without an epilogue.
-fn single_matmul(l: &Lowering) -> Option<&MatmulKernel> {
+/// The kernel of a node lowered to one plain matmul or reduction call without an epilogue,
+/// with the space of its result.
+fn single_accumulator(l: &Lowering) -> Option<(&Kernel, Vec<usize>)> {
     if l.alias.is_some() || !l.temps.is_empty() || l.calls.len() != 1 {
         return None;
     }
     let c = &l.calls[0];
-    let Kernel::Matmul(k) = &c.kernel else {
-        return None;
-    };
     let plain =
         c.inputs.iter().enumerate().all(|(i, b)| *b == Buf::In(i)) && c.outputs == [Buf::Out(0)];
-    (k.epilogue.is_none() && plain).then_some(k)
+    if !plain {
+        return None;
+    }
+    match &c.kernel {
+        Kernel::Matmul(k) if k.epilogue.is_none() => {
+            let mut space = k.batch.clone();
+            space.extend([k.m, k.n]);
+            Some((&c.kernel, space))
+        }
+        // An arg reduction's result is an index, which an epilogue would not expect.
+        Kernel::Reduce(k)
+            if k.epilogue.is_none() && !matches!(k.op, ReduceOp::ArgMax | ReduceOp::ArgMin) =>
+        {
+            let space = (0..k.space.len())
+                .filter(|a| !k.axes.contains(a))
+                .map(|a| k.space[a])
+                .collect();
+            Some((&c.kernel, space))
+        }
+        _ => None,
+    }
 }
 
-/// Folds a single-output map that is the only reader of a matmul's result, at the same
-/// coordinates, into the matmul as its epilogue (`Acc` is the dot product).
+/// Folds a single-output map that is the only reader of a matmul's or a reduction's result,
+/// at the same coordinates, into that kernel as its epilogue (`Acc` is the dot product or
+/// the reduced value): a bias add and activation after a matmul, an optimizer update after
+/// the matmul or reduction computing its gradient.
 fn epilogues(g: &mut Graph, parts: &mut [Option<Part>], max_bindings: usize) -> bool {
     let producers = g.producers();
     let uses = g.use_counts();
@@ -472,11 +492,9 @@ fn epilogues(g: &mut Graph, parts: &mut [Option<Part>], max_bindings: usize) -> 
                 continue;
             }
             let Some(mp) = &parts[mi] else { continue };
-            let Some(mk) = single_matmul(&mp.lowering) else {
+            let Some((mk, space)) = single_accumulator(&mp.lowering) else {
                 continue;
             };
-            let mut space = mk.batch.clone();
-            space.extend([mk.m, mk.n]);
             if space != ck.space {
                 continue;
             }
@@ -489,7 +507,11 @@ fn epilogues(g: &mut Graph, parts: &mut [Option<Part>], max_bindings: usize) -> 
             }
             // Node inputs: the matmul's, then the map's others (shared where equal).
             let mut inputs = g.nodes[mi].inputs.clone();
-            let mut dtypes = mk.inputs.clone();
+            let mut dtypes = match mk {
+                Kernel::Matmul(k) => k.inputs.clone(),
+                Kernel::Reduce(k) => k.inputs.clone(),
+                _ => unreachable!("single_accumulator gives matmuls and reductions"),
+            };
             let mut pos = vec![0u32; g.nodes[c].inputs.len()];
             for (j, &u) in g.nodes[c].inputs.iter().enumerate() {
                 if j == i {
@@ -523,16 +545,24 @@ fn epilogues(g: &mut Graph, parts: &mut [Option<Part>], max_bindings: usize) -> 
                 };
                 ids.push(b.push(node, dt));
             }
-            let epilogue = b.finish(vec![ids[ck.expr.outputs[0] as usize]]);
-            let mut k = mk.clone();
-            k.inputs = dtypes;
-            k.epilogue = Some(epilogue);
+            let epilogue = Some(b.finish(vec![ids[ck.expr.outputs[0] as usize]]));
+            let kernel = match mk.clone() {
+                Kernel::Matmul(mut k) => {
+                    (k.inputs, k.epilogue) = (dtypes, epilogue);
+                    Kernel::Matmul(k)
+                }
+                Kernel::Reduce(mut k) => {
+                    (k.inputs, k.epilogue) = (dtypes, epilogue);
+                    Kernel::Reduce(k)
+                }
+                _ => unreachable!("single_accumulator gives matmuls and reductions"),
+            };
             let n_in = inputs.len();
             let mut ops = mp.ops.clone();
             ops.extend(cp.ops.iter().copied());
             parts[c] = Some(Part {
                 ops,
-                lowering: Lowering::single(Kernel::Matmul(k), n_in, 1),
+                lowering: Lowering::single(kernel, n_in, 1),
             });
             g.nodes[c].inputs = inputs;
             changed = true;
