@@ -1,8 +1,10 @@
 //! A hand-written training loop, as in TensorFlow's "custom training loop" guide: an MLP
 //! 784-512-256-10 on MNIST, a `GradientTape` per step, Adam applying the gradients, and the
-//! test accuracy after each epoch.
+//! test accuracy after each epoch. The step is a traced function (TensorFlow's
+//! `@tf.function`): forward, gradients and update are traced once and replayed as one plan.
+//! `--eager` runs it eagerly instead (TensorFlow's `tf.config.run_functions_eagerly(True)`).
 //!
-//! Run: `cargo run --release --example custom_training_loop [MNIST_DIR] [EPOCHS]`
+//! Run: `cargo run --release --example custom_training_loop [MNIST_DIR] [EPOCHS] [--eager]`
 //! MNIST_DIR holds the gzipped IDX files (`train-images.idx3-ubyte.gz`, ...); by default
 //! `$WGFLOW_DATASETS/mnist`, then `../shared/data/mnist` beside the checkout. Without the
 //! files the example says so and exits.
@@ -10,10 +12,11 @@
 use flate2::read::GzDecoder;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use wgflow::optimizers::{Adam, Optimizer};
 use wgflow::{
-    Axes, DType, GradientTape, Module, Tensor, Variable, current_device, name_scope, ops,
-    unique_name,
+    Arg, Axes, DType, GradientTape, Module, Tensor, Variable, args, current_device, function,
+    name_scope, ops, run_functions_eagerly, unique_name,
 };
 
 /// Reads a gzipped IDX file: its dimensions and bytes (checks the magic number and size).
@@ -153,6 +156,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(2)
         .and_then(|e| e.parse().ok())
         .unwrap_or(1);
+    let eager = std::env::args().any(|a| a == "--eager");
+    run_functions_eagerly(eager);
     let (x_train, y_train, n_train) = load(&dir, "train")?;
     let (x_test, y_test, n_test) = load(&dir, "t10k")?;
     println!(
@@ -170,8 +175,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ],
         })
     })?;
-    let vars = model.trainable_variables();
-    let optimizer = Adam::new(1e-3);
+    let model = Rc::new(model);
+    let optimizer = Rc::new(Adam::new(1e-3));
+    let (m, opt) = (model.clone(), optimizer.clone());
+    // Traced on the first call; later calls with the same shapes replay the plan.
+    let train_step = function(move |a: &[Arg]| -> wgflow::Result<Tensor> {
+        let (x, y) = (a[0].tensor()?, a[1].tensor()?);
+        let vars = m.trainable_variables();
+        let tape = GradientTape::new();
+        let logits = m.call(x)?;
+        let loss = ops::reduce_mean(
+            &ops::sparse_softmax_cross_entropy_with_logits(y, &logits)?,
+            Axes::All,
+            false,
+        )?;
+        let refs: Vec<&Variable> = vars.iter().collect();
+        let grads = tape.gradient(&loss, &refs)?;
+        let pairs: Vec<(Tensor, &Variable)> = grads
+            .into_iter()
+            .zip(&vars)
+            .filter_map(|(g, v)| g.map(|g| (g, v)))
+            .collect();
+        opt.apply_gradients(&pairs)?;
+        Ok(loss)
+    });
     let batch = 128;
     let x_test_t = Tensor::from_slice(&x_test, [n_test, 784])?;
     let y_test_t = Tensor::from_slice(&y_test, [n_test])?;
@@ -184,21 +211,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let rows = step * batch..(step + 1) * batch;
             let x = Tensor::from_slice(&x_train[rows.start * 784..rows.end * 784], [batch, 784])?;
             let y = Tensor::from_slice(&y_train[rows], [batch])?;
-            let tape = GradientTape::new();
-            let logits = model.call(&x)?;
-            let loss = ops::reduce_mean(
-                &ops::sparse_softmax_cross_entropy_with_logits(&y, &logits)?,
-                Axes::All,
-                false,
-            )?;
-            let refs: Vec<&Variable> = vars.iter().collect();
-            let grads = tape.gradient(&loss, &refs)?;
-            let pairs: Vec<(Tensor, &Variable)> = grads
-                .into_iter()
-                .zip(&vars)
-                .filter_map(|(g, v)| g.map(|g| (g, v)))
-                .collect();
-            optimizer.apply_gradients(&pairs)?;
+            let loss = train_step.call(args![&x, &y])?;
             if step % 100 == 0 || step + 1 == steps {
                 let l = loss.to_scalar::<f32>()?;
                 loss_sum = l;
@@ -209,8 +222,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let correct = ops::cast(&ops::equal(&predictions, &y_test_t)?, DType::F32)?;
         let accuracy = ops::reduce_mean(&correct, Axes::All, false)?.to_scalar::<f32>()?;
         println!(
-            "epoch {epoch}: {:.1} s, last loss {loss_sum:.4}, test accuracy {:.4}",
+            "epoch {epoch}: {:.1} s ({}), last loss {loss_sum:.4}, test accuracy {:.4}",
             start.elapsed().as_secs_f64(),
+            if eager { "eager" } else { "traced step" },
             accuracy
         );
     }
