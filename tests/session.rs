@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use wgflow::compat::v1::{self, Graph, Session};
 use wgflow::graph::{PrintTarget, print_to};
 use wgflow::{
-    Arg, DType, Device, Error, GradientTape, Result, Tensor, Variable, args, function, ops,
-    with_device,
+    Arg, DType, Device, Error, GradientTape, Result, Tensor, Variable, args, cond, function, ops,
+    while_loop, with_device,
 };
 
 fn devices() -> Vec<Device> {
@@ -155,6 +155,10 @@ fn plans_are_compiled_once_and_replayed() {
         let out = sess.run(&[&y], &[(&x, &feed)]).unwrap();
         assert!(out[0].to_vec::<f32>().unwrap().iter().all(|&v| v > 90.0));
         assert_eq!(sess.cached_plans(), 3);
+        // A graph that grew is planned afresh; the old plans are dropped.
+        g.as_default(|| ops::neg(&z)).unwrap();
+        sess.run(&[&y], &[(&x, &feed)]).unwrap();
+        assert_eq!(sess.cached_plans(), 1);
     });
 }
 
@@ -570,6 +574,53 @@ fn tf1_linear_regression_fits_y_equals_2x_plus_1() {
                 "{wv} {bv}"
             );
             assert_eq!(sess.cached_plans(), 2);
+        });
+    }
+}
+
+#[test]
+fn control_flow_runs_in_a_session() {
+    for dev in devices() {
+        with_device(&dev, || {
+            let g = Graph::new().unwrap();
+            let (x, n, picked, doubled) = g
+                .as_default(|| {
+                    let x = v1::placeholder(DType::F32, &[None], "x")?;
+                    let n = v1::placeholder(DType::I32, &[], "n")?;
+                    let s = ops::reduce_sum(&x, [0], false)?;
+                    let positive = ops::greater(&s, &ops::scalar_like(&s, 0.0)?)?;
+                    let picked = cond(&positive, || &x * 2.0, || ops::neg(&x))?;
+                    let out = while_loop(
+                        |v| ops::less(&v[0], &v[2]),
+                        |v| {
+                            let i = ops::add(&v[0], &Tensor::scalar(1i32)?)?;
+                            Ok(vec![i, (&v[1] * 2.0)?, v[2].clone()])
+                        },
+                        vec![Tensor::scalar(0i32)?, x.clone(), n.clone()],
+                        None,
+                    )?;
+                    Ok((x, n, picked, out[1].clone()))
+                })
+                .unwrap();
+            let sess = Session::new(&g);
+            let up = Tensor::from_slice(&[1.0f32, 2.0, 3.0], [3]).unwrap();
+            let down = Tensor::from_slice(&[-1.0f32, -2.0], [2]).unwrap();
+            let three = Tensor::scalar(3i32).unwrap();
+            let out = sess
+                .run(&[&picked, &doubled], &[(&x, &up), (&n, &three)])
+                .unwrap();
+            assert_eq!(
+                out[0].to_vec::<f32>().unwrap(),
+                vec![2.0, 4.0, 6.0],
+                "{dev}"
+            );
+            assert_eq!(
+                out[1].to_vec::<f32>().unwrap(),
+                vec![8.0, 16.0, 24.0],
+                "{dev}"
+            );
+            let out = sess.run(&[&picked], &[(&x, &down)]).unwrap();
+            assert_eq!(out[0].to_vec::<f32>().unwrap(), vec![1.0, 2.0], "{dev}");
         });
     }
 }

@@ -29,6 +29,8 @@
 //!   that takes effect only in runs that fetch its result (after the run's values are
 //!   computed); assigning a variable in place (`Variable::assign`, an optimizer) while
 //!   building is an error, since TF1 would give it no handle to run it by.
+//!   Create variables outside the block (or in [`crate::init_scope`]): their initial value
+//!   is computed then, there is no initializer op to run.
 //! - `print`s (and host effects) run in the runs that compute every value they read.
 //! - Unknown dimensions (`None`) are traced with the stand-in size [`UNKNOWN_DIM`] and
 //!   re-planned for each fed size. Code that reads a size while building — notably gradient
@@ -325,7 +327,8 @@ impl Session {
         &self.graph
     }
 
-    /// How many plans the session has compiled (one per distinct fetches and feeds).
+    /// How many plans the session keeps: one per distinct fetches, feeds and fed shapes
+    /// (since the graph last grew).
     pub fn cached_plans(&self) -> usize {
         self.plans.borrow().len()
     }
@@ -385,7 +388,10 @@ impl Session {
                 let sorted: Vec<(ValueId, &Tensor)> =
                     order.iter().map(|&i| (feed_vals[i], feeds[i].1)).collect();
                 let p = Rc::new(self.plan(fetches, &fetch_vals, &sorted)?);
-                self.plans.borrow_mut().insert(key, p.clone());
+                let mut plans = self.plans.borrow_mut();
+                // Plans for the graph before it grew are not asked for again.
+                plans.retain(|k, _| k.nodes == key.nodes);
+                plans.insert(key, p.clone());
                 p
             }
         };
