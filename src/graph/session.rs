@@ -188,17 +188,17 @@ impl Graph {
 
     /// The graph built so far, as the IR (TF's `as_graph_def`): for listings and DOT.
     pub fn as_graph_def(&self) -> Result<IrGraph> {
-        self.with_trace(|t| t.graph.clone())
+        self.with_trace("as_graph_def", |t| t.graph.clone())
     }
 
     /// Runs `f` on the graph's trace, wherever it is.
-    fn with_trace<R>(&self, f: impl FnOnce(&Trace) -> R) -> Result<R> {
+    fn with_trace<R>(&self, op: &str, f: impl FnOnce(&Trace) -> R) -> Result<R> {
         if let Some(t) = self.0.trace.borrow().as_ref() {
             return Ok(f(t));
         }
         trace::with_owned(self.0.id, f).ok_or_else(|| {
             Error::invalid(
-                RUN,
+                op,
                 "the graph is open in an as_default block outside the current init_scope",
             )
         })
@@ -338,7 +338,7 @@ impl Session {
     /// in order (for an assignment, the value assigned).
     pub fn run(&self, fetches: &[&Tensor], feeds: &[(&Tensor, &Tensor)]) -> Result<Vec<Tensor>> {
         let inner = &self.graph.0;
-        let (nodes, fetch_vals, feed_vals) = self.graph.with_trace(|t| {
+        let (nodes, fetch_vals, feed_vals) = self.graph.with_trace(RUN, |t| {
             let fetch_vals = fetches
                 .iter()
                 .enumerate()
@@ -408,7 +408,7 @@ impl Session {
         feeds: &[(ValueId, &Tensor)],
     ) -> Result<Planned> {
         let inner = &self.graph.0;
-        let graph = self.graph.with_trace(|t| t.graph.clone())?;
+        let graph = self.graph.with_trace(RUN, |t| t.graph.clone())?;
         let writes: Vec<(Variable, ValueId)> = {
             let assigns = inner.assigns.borrow();
             fetches
@@ -422,8 +422,11 @@ impl Session {
         let fed = || {
             args.iter()
                 .map(|&k| {
-                    let name = specs.get(&feeds[k].0).map_or("a fed tensor", |s| &s.name);
-                    format!("'{name}' {}", fmt_shape(feeds[k].1.shape()))
+                    let shape = fmt_shape(feeds[k].1.shape());
+                    match specs.get(&feeds[k].0) {
+                        Some(s) => format!("'{}' {shape}", s.name),
+                        None => format!("a tensor {shape}"),
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join(", ")
