@@ -34,6 +34,11 @@ pub mod optimizers;
 pub mod shape;
 pub mod tensor;
 
+/// TensorFlow's `tf.compat`: `compat::v1` has TF1's graphs, placeholders and sessions.
+pub mod compat {
+    pub use crate::graph::session as v1;
+}
+
 pub use autodiff::{
     GradientTape, Source, TapeOptions, UnconnectedGradients, Variable, custom_gradient, name_scope,
     stop_gradient, stop_recording, unique_name,

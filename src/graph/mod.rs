@@ -1,5 +1,6 @@
 //! Graphs: tracing closures into a typed graph ([`function`]), optimizing it ([`passes`]),
-//! and replaying it with a planned executor ([`Plan`]).
+//! and replaying it with a planned executor ([`Plan`]); TF1 graphs and sessions
+//! ([`session`]) build and run the same IR.
 
 pub mod control;
 pub mod executor;
@@ -7,6 +8,7 @@ pub mod function;
 pub mod ir;
 pub mod passes;
 pub mod print;
+pub mod session;
 pub(crate) mod trace;
 
 pub use control::{

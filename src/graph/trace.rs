@@ -26,6 +26,33 @@ pub(crate) struct Trace {
     body: bool,
     /// Variable id → the enclosing trace's tensor for it (bodies; reads before any write).
     var_captures: HashMap<u64, Tensor>,
+    /// The TF1 graph ([`super::session`]) this trace builds, which keeps it between its
+    /// `as_default` blocks; 0 for functions and control-flow bodies.
+    pub owner: u64,
+}
+
+impl Trace {
+    fn new(device: Device, body: bool, owner: u64) -> Trace {
+        Trace {
+            graph: Graph::new(device),
+            values: HashMap::new(),
+            variables: HashMap::new(),
+            captures: vec![],
+            body,
+            var_captures: HashMap::new(),
+            owner,
+        }
+    }
+
+    /// The trace of a TF1 graph: the graph puts it on the stack with [`resume`].
+    pub(crate) fn for_graph(device: Device, owner: u64) -> Trace {
+        Trace::new(device, false, owner)
+    }
+
+    /// The value of `t` in this trace, if the trace made or captured it.
+    pub(crate) fn value_id(&self, t: &Tensor) -> Option<ValueId> {
+        self.values.get(&t.id()).copied()
+    }
 }
 
 thread_local! {
@@ -43,16 +70,36 @@ pub(crate) fn begin(device: Device) {
 }
 
 fn push(device: Device, body: bool) {
+    TRACES.with(|t| t.borrow_mut().push(Trace::new(device, body, 0)));
+}
+
+/// Puts a trace back on the stack: a TF1 graph entering an `as_default` block again.
+pub(crate) fn resume(trace: Trace) {
+    TRACES.with(|t| t.borrow_mut().push(trace));
+}
+
+/// Removes the trace of TF1 graph `owner` from the stack; returns its position with it.
+pub(crate) fn take_owned(owner: u64) -> Option<(usize, Trace)> {
     TRACES.with(|t| {
-        t.borrow_mut().push(Trace {
-            graph: Graph::new(device),
-            values: HashMap::new(),
-            variables: HashMap::new(),
-            captures: vec![],
-            body,
-            var_captures: HashMap::new(),
-        })
-    });
+        let mut t = t.borrow_mut();
+        let i = t.iter().position(|x| x.owner == owner)?;
+        Some((i, t.remove(i)))
+    })
+}
+
+/// Puts a trace taken by [`take_owned`] back where it was.
+pub(crate) fn restore_at(index: usize, trace: Trace) {
+    TRACES.with(|t| t.borrow_mut().insert(index, trace));
+}
+
+/// Runs `f` on the trace of TF1 graph `owner` if it is on the stack.
+pub(crate) fn with_owned<R>(owner: u64, f: impl FnOnce(&Trace) -> R) -> Option<R> {
+    TRACES.with(|t| t.borrow().iter().find(|x| x.owner == owner).map(f))
+}
+
+/// The owner of the innermost trace (0: a function or a body); `None` when not tracing.
+pub(crate) fn innermost_owner() -> Option<u64> {
+    TRACES.with(|t| t.borrow().last().map(|t| t.owner))
 }
 
 /// The device of the innermost trace.
@@ -137,7 +184,9 @@ fn value_of(stack: &mut [Trace], depth: usize, t: &Tensor) -> Result<ValueId> {
     }
     let kind = if !t.is_symbolic() {
         NodeKind::Const(t.clone())
-    } else if depth > 0 && value_of_outer(stack, depth - 1, t) {
+    } else if depth > 0 && stack[depth].body && value_of_outer(stack, depth - 1, t) {
+        // Only bodies capture: a function or TF1 graph traced inside another trace cannot
+        // compile a capture, so the outer tensor is an error here rather than at planning.
         let trace = &mut stack[depth];
         trace.captures.push(t.clone());
         NodeKind::Capture {
@@ -265,6 +314,17 @@ pub(crate) fn write_variable(var: &Variable, value: &Tensor) -> Option<Result<()
     Some(TRACES.with(|s| {
         let mut s = s.borrow_mut();
         let depth = s.len() - 1;
+        if s[depth].owner != 0 {
+            // TF1 assignments are ops that run when fetched; an in-place write has no handle.
+            return Err(Error::invalid(
+                "assign",
+                format!(
+                    "variable '{}' cannot be assigned in place while building a v1 Graph: use \
+                     compat::v1::assign and fetch its result to run the assignment",
+                    var.name()
+                ),
+            ));
+        }
         let v = value_of(&mut s, depth, value)?;
         let trace = &mut s[depth];
         trace.variables.insert(var.id(), v);
