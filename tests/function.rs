@@ -222,3 +222,56 @@ fn w2_chain_is_one_dispatch_traced() {
         });
     }
 }
+
+#[test]
+fn unknown_dimensions_share_a_trace_only_when_the_graph_allows() {
+    for dev in devices() {
+        with_device(&dev, || {
+            let spec = || vec![TensorSpec::new(vec![None, Some(3)], wgflow::DType::F32)];
+            // Shape-free work: one trace for every batch size, 0 included.
+            let f = function(|a: &[Arg]| -> Result<Tensor> {
+                let x = a[0].tensor()?;
+                ops::reduce_sum(&ops::tanh(&((x * 2.0)? + 1.0)?)?, [1], false)
+            })
+            .with_input_signature(spec());
+            for n in [2, 5, 0, 1, 5] {
+                let x = ops::random_normal([n, 3], 0.0, 1.0, n as u64).unwrap();
+                let want = ops::reduce_sum(
+                    &ops::tanh(&((&x * 2.0).unwrap() + 1.0).unwrap()).unwrap(),
+                    [1],
+                    false,
+                )
+                .unwrap();
+                let got = f.call(args![&x]).unwrap();
+                assert_eq!(got.shape(), [n]);
+                assert_eq!(
+                    got.to_vec::<f32>().unwrap(),
+                    want.to_vec::<f32>().unwrap(),
+                    "{dev} n={n}"
+                );
+            }
+            assert_eq!(f.tracing_count(), 1, "{dev}");
+            // A mean's gradient scales by 1/n: the graph holds n, so each size is traced.
+            let grad_of_mean = |x: &Tensor| -> Result<Tensor> {
+                let tape = wgflow::GradientTape::new();
+                tape.watch(x);
+                let loss = ops::reduce_mean(&ops::square(x)?, wgflow::ops::Axes::All, false)?;
+                Ok(tape.gradient(&loss, &[x])?.remove(0).expect("connected"))
+            };
+            let g = function(move |a: &[Arg]| grad_of_mean(a[0].tensor()?))
+                .with_input_signature(spec());
+            for n in [2, 1, 4, 2] {
+                let x = ops::random_normal([n, 3], 0.0, 1.0, 7).unwrap();
+                let want = grad_of_mean(&x).unwrap().to_vec::<f32>().unwrap();
+                let got = g.call(args![&x]).unwrap();
+                assert_eq!(got.shape(), [n, 3], "{dev}");
+                let got = got.to_vec::<f32>().unwrap();
+                for (a, b) in got.iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-6, "{dev} n={n}: {a} vs {b}");
+                }
+            }
+            // The stand-in trace, then one per distinct size.
+            assert_eq!(g.tracing_count(), 4, "{dev}");
+        });
+    }
+}

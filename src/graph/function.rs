@@ -272,14 +272,38 @@ impl<O: Structure> ConcreteFunction<O> {
             plans: RefCell::new(HashMap::new()),
             template,
         };
-        let shapes: Vec<Vec<usize>> = cf
-            .traced
+        let shapes = cf.traced_shapes();
+        // Stand-in sizes are planned when a call brings real ones.
+        if !shapes.iter().any(|s| s.contains(&super::UNKNOWN_DIM)) {
+            cf.plan_for(shapes)?;
+        }
+        Ok(cf)
+    }
+
+    fn traced_shapes(&self) -> Vec<Vec<usize>> {
+        self.traced
             .args()
             .iter()
-            .map(|&v| cf.traced.values[v].shape.clone())
+            .map(|&v| self.traced.values[v].shape.clone())
+            .collect()
+    }
+
+    /// Whether the graph traced with stand-in sizes for unknown dimensions holds for other
+    /// sizes: re-planned for another size, nothing may still carry the stand-in.
+    fn is_shape_polymorphic(&self) -> bool {
+        let other: Vec<Vec<usize>> = self
+            .traced_shapes()
+            .into_iter()
+            .map(|s| {
+                s.into_iter()
+                    .map(|d| if d == super::UNKNOWN_DIM { 1013 } else { d })
+                    .collect()
+            })
             .collect();
-        cf.plan_for(shapes)?;
-        Ok(cf)
+        match super::specialize(&self.traced, &other) {
+            Ok(g) => super::fixed_stand_in(&g).is_none(),
+            Err(_) => false,
+        }
     }
 
     fn plan_for(&self, shapes: Vec<Vec<usize>>) -> Result<Rc<(Graph, Plan)>> {
@@ -352,6 +376,9 @@ pub struct Function<O> {
     signature: Option<Vec<TensorSpec>>,
     cache: RefCell<HashMap<Vec<ArgKey>, Rc<ConcreteFunction<O>>>>,
     tracing_count: Cell<usize>,
+    /// The signature's unknown dimensions cannot share one graph (see
+    /// [`Function::with_input_signature`]): trace per concrete shape.
+    per_shape: Cell<bool>,
 }
 
 /// Wraps `closure` as a [`Function`]: each call with a new input signature traces the
@@ -377,6 +404,7 @@ where
         signature: None,
         cache: RefCell::new(HashMap::new()),
         tracing_count: Cell::new(0),
+        per_shape: Cell::new(false),
     }
 }
 
@@ -388,9 +416,12 @@ impl<O: Structure + 'static> Function<O> {
     }
 
     /// Fixes the tensor arguments' specs: one trace serves every matching call, and a call
-    /// that does not match is an error. The graph is re-planned (not retraced) for each new
-    /// combination of concrete shapes; closure code that reads a dimension left unknown sees
-    /// the first call's size.
+    /// that does not match is an error. Unknown (`None`) dimensions are traced with the
+    /// stand-in size [`super::UNKNOWN_DIM`] and the graph is re-planned (not retraced) for
+    /// each new combination of concrete shapes. A graph that fixed the stand-in somewhere
+    /// (a mean's gradient scales by `1/n`; closure code may read the size) would be wrong
+    /// at other sizes: such a function is traced again for each concrete shape instead,
+    /// as without an input signature (its `tracing_count` shows it).
     pub fn with_input_signature(mut self, signature: Vec<TensorSpec>) -> Self {
         self.signature = Some(signature);
         self
@@ -434,7 +465,15 @@ impl<O: Structure + 'static> Function<O> {
                                     ),
                                 ));
                             }
-                            ArgKey::Spec(k - 1)
+                            if self.per_shape.get() {
+                                ArgKey::Tensor {
+                                    dtype: t.dtype(),
+                                    shape: t.shape().to_vec(),
+                                    device: t.device().name().to_string(),
+                                }
+                            } else {
+                                ArgKey::Spec(k - 1)
+                            }
                         } else {
                             ArgKey::Tensor {
                                 dtype: t.dtype(),
@@ -481,6 +520,10 @@ impl<O: Structure + 'static> Function<O> {
             return Ok(cf.clone());
         }
         let cf = Rc::new(self.trace(args)?);
+        if !self.per_shape.get() && !cf.is_shape_polymorphic() {
+            self.per_shape.set(true);
+            return self.concrete(args);
+        }
         self.cache.borrow_mut().insert(key, cf.clone());
         Ok(cf)
     }
@@ -501,7 +544,17 @@ impl<O: Structure + 'static> Function<O> {
             .map(|a| match a {
                 Arg::Tensor(t) => {
                     n += 1;
-                    Arg::Tensor(trace::arg(n - 1, "", Meta::of(t)))
+                    let mut meta = Meta::of(t);
+                    if let Some(spec) = self.signature.as_ref().map(|s| &s[n - 1])
+                        && !self.per_shape.get()
+                    {
+                        meta.shape = spec
+                            .shape
+                            .iter()
+                            .map(|d| d.unwrap_or(super::UNKNOWN_DIM))
+                            .collect();
+                    }
+                    Arg::Tensor(trace::arg(n - 1, "", meta))
                 }
                 other => other.clone(),
             })

@@ -122,3 +122,46 @@ pub fn specialize(g: &Graph, arg_shapes: &[Vec<usize>]) -> Result<Graph> {
     }
     Ok(out)
 }
+
+/// The size an unknown (`None`) dimension has while a graph is built: a prime unlikely to
+/// be a real size, so that what was computed from it can be found afterwards.
+pub const UNKNOWN_DIM: usize = 1009;
+
+/// Where `g` (specialized away from the stand-in sizes) still depends on [`UNKNOWN_DIM`]:
+/// a value whose shape keeps it (an op parameter fixed it), or a small constant holding
+/// the size or its reciprocal (a gradient's `1/n`). `None` when the graph is free of it.
+pub fn fixed_stand_in(g: &Graph) -> Option<String> {
+    let n = UNKNOWN_DIM as f64;
+    for node in &g.nodes {
+        for &o in &node.outputs {
+            if g.values[o].shape.contains(&UNKNOWN_DIM) {
+                return Some(format!(
+                    "'{}' still makes a {} value",
+                    node.kind.name(),
+                    fmt_shape(&g.values[o].shape)
+                ));
+            }
+        }
+        if let NodeKind::Const(t) = &node.kind
+            && t.size() <= passes::SMALL_CONSTANT
+            && let Ok(words) = t.words()
+        {
+            let dt = t.dtype();
+            let hit = words.into_iter().any(|w| {
+                let v = crate::dtype::Scalar::from_bits(dt, w).to_f64().abs();
+                (v - n).abs() < 1e-3 * n || (v * n - 1.0).abs() < 1e-4
+            });
+            if hit {
+                return Some(
+                    "a constant holds the size (or 1/size) of an unknown dimension".into(),
+                );
+            }
+        }
+        for (_, sub) in node.kind.subgraphs() {
+            if let Some(found) = fixed_stand_in(sub) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}

@@ -53,9 +53,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The size an unknown placeholder dimension has while the graph is built: unusual, so a
-/// value that still has it after re-planning for real sizes was fixed at build time.
-pub const UNKNOWN_DIM: usize = 1009;
+pub use super::UNKNOWN_DIM;
 
 const RUN: &str = "Session.run";
 
@@ -460,14 +458,10 @@ impl Session {
             .iter()
             .zip(&shapes)
             .any(|(&v, s)| &pruned.values[v].shape != s);
-        if replanned && let Some((node, shape)) = stand_in(&g) {
+        if replanned && let Some(what) = super::fixed_stand_in(&g) {
             return Err(Error::shape(
                 RUN,
-                format!(
-                    "with the feeds {} '{node}' still makes a {} value: {fixed}",
-                    fed(),
-                    fmt_shape(&shape)
-                ),
+                format!("with the feeds {} {what}: {fixed}", fed()),
             ));
         }
         super::passes::optimize(&mut g)?;
@@ -647,22 +641,4 @@ fn prune(
         .map(|(var, v)| (var.clone(), value(*v, &mut out)))
         .collect();
     Ok((out, args))
-}
-
-/// The first node (with its value's shape) of `g` or its sub-graphs that still makes a value
-/// with the stand-in size.
-fn stand_in(g: &IrGraph) -> Option<(String, Vec<usize>)> {
-    for n in &g.nodes {
-        for &o in &n.outputs {
-            if g.values[o].shape.contains(&UNKNOWN_DIM) {
-                return Some((n.kind.name(), g.values[o].shape.clone()));
-            }
-        }
-        for (_, sub) in n.kind.subgraphs() {
-            if let Some(found) = stand_in(sub) {
-                return Some(found);
-            }
-        }
-    }
-    None
 }
