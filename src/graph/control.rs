@@ -671,6 +671,12 @@ fn while_grad(
         .map_or_else(current_device, Ok)?;
     let zero = scalar_i32(0, &device)?;
     let one = scalar_i32(1, &device)?;
+    // One forward iteration on [counter, loop vars...].
+    let advance = |s: &Vec<Tensor>| -> Result<Vec<Tensor>> {
+        let mut next = vec![ops::add(&s[0], &one)?];
+        next.extend(inline(body_graph, &s[1..], caps)?);
+        Ok(next)
+    };
     // 1. How many iterations the forward loop ran.
     let limit = max.map(|m| scalar_i32(m as i32, &device)).transpose()?;
     let mut init = vec![zero.clone()];
@@ -688,11 +694,7 @@ fn while_grad(
                 None => Ok(c),
             }
         },
-        |s: &Vec<Tensor>| {
-            let mut next = vec![ops::add(&s[0], &one)?];
-            next.extend(inline(body_graph, &s[1..], caps)?);
-            Ok(next)
-        },
+        &advance,
         init,
         WhileOptions::default(),
     )?;
@@ -713,11 +715,7 @@ fn while_grad(
             start.extend(v0.iter().cloned());
             let state = while_loop_with(
                 |t: &Vec<Tensor>| ops::less(&t[0], k),
-                |t: &Vec<Tensor>| {
-                    let mut next = vec![ops::add(&t[0], &one)?];
-                    next.extend(inline(body_graph, &t[1..], caps)?);
-                    Ok(next)
-                },
+                &advance,
                 start,
                 WhileOptions::default(),
             )?;
