@@ -509,7 +509,11 @@ fn catalog() -> Vec<(String, Kernel)> {
         "sparse_softmax_ce".into(),
         kernels(
             Op::Nn(NnOp::SparseSoftmaxCrossEntropyWithLogits),
-            &[m(&[5], DType::I32), m(&[5, 4], DType::F32)],
+            &[
+                m(&[5], DType::I32),
+                m(&[5, 4], DType::F32),
+                m(&[5, 4], DType::F32),
+            ],
         ),
     );
     add(

@@ -186,8 +186,18 @@ impl OpDef for NnOp {
                 }
             }
             NnOp::SparseSoftmaxCrossEntropyWithLogits => {
-                expect_inputs(name, ins, 2)?;
+                expect_inputs(name, ins, 3)?;
                 let (labels, logits) = (&ins[0].shape, &ins[1].shape);
+                if ins[2].shape != *logits {
+                    return Err(Error::shape(
+                        name,
+                        format!(
+                            "log-probabilities {} must have the logits' shape {}",
+                            fmt_shape(&ins[2].shape),
+                            fmt_shape(logits)
+                        ),
+                    ));
+                }
                 if logits.is_empty() || labels[..] != logits[..logits.len() - 1] {
                     return Err(Error::shape(
                         name,
@@ -339,15 +349,18 @@ impl OpDef for NnOp {
                     })?,
                 ])
             }
+            // TensorFlow's fused rule, from the forward's log-probabilities (input 2, which is
+            // log_softmax(logits): the whole gradient goes to the logits, none to it).
             NnOp::SparseSoftmaxCrossEntropyWithLogits => {
                 let classes = shape(1).last().copied().unwrap_or(0);
                 Ok(vec![
                     None,
                     g.to_input(1, || {
                         let onehot = super::one_hot(&x[0], classes, 1.0, 0.0, -1)?;
-                        let p = super::sub(&super::softmax(&x[1], -1)?, &onehot)?;
+                        let p = super::sub(&super::exp(&x[2])?, &onehot)?;
                         super::mul(&super::expand_dims(dy, -1)?, &p)
                     })?,
+                    None,
                 ])
             }
         }
@@ -390,26 +403,31 @@ fn lower_softmax_ce(shape: &[usize], axis: usize) -> Lowering {
 
 /// `-log_softmax(logits)[label]` per row: log-softmax, then one gather. A label out of range
 /// (only reachable when values were not checked) gives NaN, like TensorFlow on GPUs.
+/// `-log_probs[label]` per row: one map reading the log-probabilities at the label (NaN
+/// for a label out of range), which fusion can fold into a following mean.
 fn lower_sparse_softmax_ce(label_dtype: DType, logits: &[usize]) -> Lowering {
     let mut low = Lowering::default();
     let classes = logits.last().copied().unwrap_or(0);
     let rows: usize = logits[..logits.len().saturating_sub(1)].iter().product();
-    let lp = log_softmax_temp(&mut low, logits, logits.len().saturating_sub(1), 1);
-    let dtypes = [label_dtype, DType::F32];
+    let dtypes = [label_dtype, DType::F32, DType::F32];
     let b = ExprBuilder::new(&dtypes);
     let label = b.load_affine(0, 0, vec![1]).cast(DType::I32);
     let ok = label
         .ge(&b.lit_i(0))
         .and(&label.lt(&b.lit_i(classes as i64)));
     let idx = b.coord(0) * b.lit_i(classes as i64) + ok.select(&label, &b.lit_i(0));
-    let v = ok.select(&-b.load_at(1, &idx), &b.lit(f32::NAN));
+    let v = ok.select(&-b.load_at(2, &idx), &b.lit(f32::NAN));
     let k = MapKernel {
         space: vec![rows],
         inputs: dtypes.to_vec(),
         expr: b.finish(&[&v]),
         store: None,
     };
-    low.call(Kernel::Map(k), vec![Buf::In(0), lp], vec![Buf::Out(0)]);
+    low.call(
+        Kernel::Map(k),
+        vec![Buf::In(0), Buf::In(1), Buf::In(2)],
+        vec![Buf::Out(0)],
+    );
     low
 }
 
@@ -521,11 +539,23 @@ pub fn softmax_cross_entropy_with_logits(
 }
 
 /// `-log_softmax(logits)[label]` per example; labels are class indices in `[0, classes)`.
+/// Two ops: the log-softmax, then the pick at the labels, whose gradient reads the
+/// log-probabilities (so a traced step computes the softmax once, and the pick fuses into
+/// a following mean).
 pub fn sparse_softmax_cross_entropy_with_logits(
     labels: &Tensor,
     logits: &Tensor,
 ) -> Result<Tensor> {
-    nn(NnOp::SparseSoftmaxCrossEntropyWithLogits, &[labels, logits])
+    // Check the pair before the log-softmax, so errors name this op.
+    let metas = [Meta::of(labels), Meta::of(logits), Meta::of(logits)];
+    Op::Nn(NnOp::SparseSoftmaxCrossEntropyWithLogits).infer(&metas)?;
+    // Recorded, so that the gradient (which reads it) can itself be differentiated; the
+    // first-order pass sends nothing through it (the rule gives log_probs no gradient).
+    let lp = super::log_softmax(logits, -1)?;
+    nn(
+        NnOp::SparseSoftmaxCrossEntropyWithLogits,
+        &[labels, logits, &lp],
+    )
 }
 
 /// Rows of `params` at `ids` (a gather along axis 0, with range checks).
