@@ -113,12 +113,12 @@ pub(crate) fn run(k: &MatmulKernel, ins: &[&[u32]], out: &mut [u32]) -> Result<(
     let a = view(&k.a, ins, &k.batch, m, kk, &mut own_a)?;
     let b = view(&k.b, ins, &k.batch, kk, n, &mut own_b)?;
     let mut prod = if k.epilogue.is_some() {
-        vec![0u32; total]
+        take_scratch(total)
     } else {
         Vec::new()
     };
     let dst: &mut [u32] = if k.epilogue.is_some() {
-        &mut prod
+        &mut prod[..total]
     } else {
         &mut out[..total]
     };
@@ -184,14 +184,46 @@ pub(crate) fn run(k: &MatmulKernel, ins: &[&[u32]], out: &mut [u32]) -> Result<(
         let mut space = k.batch.clone();
         space.extend([m, n]);
         let prep = Prepared::new(e, &space, ins)?;
-        let mut ev = Eval::new(&prep);
-        let mut t = 0;
-        while t < total {
-            let len = BLOCK.min(total - t);
-            ev.run(t, len, Some(&prod));
-            ev.write_output(0, &mut out[t..t + len]);
-            t += len;
+        // Over the threads like a map: a traced step's optimizer update runs here.
+        let work = |start: usize, o: &mut [u32]| {
+            let mut ev = Eval::new(&prep);
+            let mut t = 0;
+            while t < o.len() {
+                let len = BLOCK.min(o.len() - t);
+                ev.run_into(start + t, len, Some(&prod), &mut o[t..t + len]);
+                t += len;
+            }
+        };
+        if total < super::PARALLEL_MIN {
+            work(0, &mut out[..total]);
+        } else {
+            let chunk = super::chunk_len(total);
+            out[..total]
+                .par_chunks_mut(chunk)
+                .enumerate()
+                .for_each(|(c, o)| work(c * chunk, o));
         }
+        give_back_scratch(prod);
     }
     Ok(())
+}
+
+thread_local! {
+    /// The product buffer of matmuls with an epilogue, kept between calls: a traced step
+    /// runs several such matmuls every replay, and a fresh zeroed buffer each time costs a
+    /// memset of the whole product.
+    static SCRATCH: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// This thread's scratch buffer, at least `len` words long (contents unspecified).
+fn take_scratch(len: usize) -> Vec<u32> {
+    let mut v = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    if v.len() < len {
+        v.resize(len, 0);
+    }
+    v
+}
+
+fn give_back_scratch(v: Vec<u32>) {
+    SCRATCH.with(|s| *s.borrow_mut() = v);
 }
