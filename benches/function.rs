@@ -1,6 +1,6 @@
 //! Criterion benches of traced functions against the same work run eagerly, on every
 //! device: the W2 chain (6 kernels eagerly, 1 traced) and the W3 MLP training step (SGD;
-//! 38 dispatches eagerly, 14 traced). Each iteration reads its result back.
+//! 38 dispatches eagerly, 13 traced). Each iteration reads its result back.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::rc::Rc;

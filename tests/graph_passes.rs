@@ -215,7 +215,57 @@ fn maps_after_reductions_and_matmuls_become_their_epilogues() {
                 },
                 &x,
             );
-            assert!(after.contains("fused[matmul,mul,sub]"), "{dev}: {after}");
+            // The transpose is computed in the matmul's operand, the update in its epilogue.
+            assert!(
+                after.contains("fused[transpose,matmul,mul,sub]"),
+                "{dev}: {after}"
+            );
+        });
+    }
+}
+
+#[test]
+fn maps_read_only_by_matmuls_and_reductions_are_computed_in_their_operands() {
+    for dev in devices() {
+        with_device(&dev, || {
+            let f = function(|a: &[Arg]| -> Result<Vec<Tensor>> {
+                let (x, w, c) = (a[0].tensor()?, a[1].tensor()?, a[2].tensor()?);
+                let d = ops::exp(&(x * c)?)?;
+                // d feeds an `a` operand, a `b` operand (under a relu epilogue) and a sum.
+                Ok(vec![
+                    ops::matmul(&d, w)?,
+                    ops::relu(&ops::matmul_t(x, &d, true, false)?)?,
+                    ops::reduce_sum(&d, 0, false)?,
+                ])
+            });
+            let x = ops::random_normal([6, 3], 0.0, 1.0, 1).unwrap();
+            let w = ops::random_normal([3, 4], 0.0, 1.0, 2).unwrap();
+            let c = ops::random_normal([6, 1], 0.0, 1.0, 3).unwrap();
+            let d = ops::exp(&(&x * &c).unwrap()).unwrap();
+            let want = [
+                ops::matmul(&d, &w).unwrap(),
+                ops::relu(&ops::matmul_t(&x, &d, true, false).unwrap()).unwrap(),
+                ops::reduce_sum(&d, 0, false).unwrap(),
+            ];
+            let got = f.call(args![&x, &w, &c]).unwrap();
+            for (g, e) in got.iter().zip(&want) {
+                for (p, q) in g
+                    .to_vec::<f32>()
+                    .unwrap()
+                    .iter()
+                    .zip(e.to_vec::<f32>().unwrap())
+                {
+                    assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()), "{dev}: {p} vs {q}");
+                }
+            }
+            let g = f
+                .get_concrete_function(args![&x, &w, &c])
+                .unwrap()
+                .graph()
+                .to_string();
+            assert_eq!(g.matches("fused[mul,exp,").count(), 3, "{dev}: {g}");
+            assert!(g.contains("fused[mul,exp,matmul,relu]"), "{dev}: {g}");
+            assert!(!g.contains("= fused[mul,exp] "), "{dev}: {g}");
         });
     }
 }

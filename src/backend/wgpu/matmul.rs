@@ -105,11 +105,18 @@ pub(crate) fn blocked(k: &MatmulKernel) -> Result<Compiled> {
     let cols = 4 * cv;
     let (tm, tn) = (rows * 8, cols * 8);
     let (tiles_m, tiles_n) = (m.div_ceil(tm), n.div_ceil(tn));
-    let epi_reads = k
+    // Inputs also read element by element (by the epilogue or an expression operand) keep
+    // a scalar binding: one binding has one element type.
+    let mut epi_reads = k
         .epilogue
         .as_ref()
         .map(|e| e.used_inputs())
         .unwrap_or_default();
+    for op in [&k.a, &k.b] {
+        if let Operand::Expr { expr, .. } = op {
+            epi_reads.extend(expr.used_inputs());
+        }
+    }
     let a_mode = vec4_mode(&k.a, m, kk, true, &epi_reads);
     let mut b_mode = vec4_mode(&k.b, n, kk, false, &epi_reads);
     let same_input = matches!((&k.a, &k.b), (Operand::Strided { input: x, .. }, Operand::Strided { input: y, .. }) if x == y);

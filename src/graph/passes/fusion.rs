@@ -21,7 +21,8 @@ use crate::dtype::DType;
 use crate::error::Result;
 use crate::graph::ir::{Graph, NodeKind, ValueId};
 use crate::kernel::ir::{
-    Expr, Index, Kernel, MapKernel, Node, NodeId, ReduceOp, contiguous_strides,
+    Expr, Index, Kernel, MapKernel, MatmulKernel, Node, NodeId, Operand, ReduceOp,
+    contiguous_strides,
 };
 use crate::ops::{Buf, Lowering};
 use std::collections::HashMap;
@@ -240,6 +241,56 @@ fn call_expr(k: &Kernel) -> Option<(&Expr, &[usize])> {
     }
 }
 
+/// Producers larger than this are not recomputed inside a matmul's operand loads (each
+/// operand element is loaded once per output tile).
+const MAX_OPERAND_NODES: usize = 24;
+
+/// Whether matmul `k` reads its input `input` only as a whole 2-D operand in row-major
+/// order (not in the other operand or the epilogue): `Some(true)` for `a`, `Some(false)`
+/// for `b`. Such an operand can become an expression computing the producer in place.
+fn operand_site(k: &MatmulKernel, input: u32) -> Option<bool> {
+    let reads = |o: &Operand| match o {
+        Operand::Strided { input: x, .. } => *x == input,
+        Operand::Expr { expr, .. } => expr
+            .nodes
+            .iter()
+            .any(|n| matches!(n, Node::Load { input: x, .. } if *x == input)),
+    };
+    let whole = |o: &Operand, cols: usize| {
+        matches!(o, Operand::Strided { input: x, offset: 0, batch, row, col: 1 }
+            if *x == input && batch.is_empty() && *row == cols as i64)
+    };
+    let in_epilogue = k.epilogue.as_ref().is_some_and(|e| {
+        e.nodes
+            .iter()
+            .any(|n| matches!(n, Node::Load { input: x, .. } if *x == input))
+    });
+    if !k.batch.is_empty() || in_epilogue {
+        return None;
+    }
+    match (whole(&k.a, k.k), whole(&k.b, k.n)) {
+        (true, false) if !reads(&k.b) => Some(true),
+        (false, true) if !reads(&k.a) => Some(false),
+        _ => None,
+    }
+}
+
+/// Renumbers the inputs a matmul operand reads.
+fn renumber_operand(o: &mut Operand, keep: &dyn Fn(u32) -> u32) {
+    match o {
+        Operand::Strided { input, .. } => *input = keep(*input),
+        Operand::Expr { expr, .. } => renumber_loads(expr, keep),
+    }
+}
+
+fn renumber_loads(e: &mut Expr, keep: &dyn Fn(u32) -> u32) {
+    for n in &mut e.nodes {
+        if let Node::Load { input, .. } = n {
+            *input = keep(*input);
+        }
+    }
+}
+
 fn set_call_expr(k: &mut Kernel, e: Expr, inputs: Vec<DType>) {
     match k {
         Kernel::Map(m) => {
@@ -254,17 +305,25 @@ fn set_call_expr(k: &mut Kernel, e: Expr, inputs: Vec<DType>) {
     }
 }
 
-/// Inlines producer `p` (whose output `out` is consumer node input `i`) into every call of
-/// the consumer that reads it. Returns the new lowering and node inputs, or `None`.
+/// A map node being inlined: its kernel, its node inputs, and which output is read.
+struct Producer<'a> {
+    kernel: &'a MapKernel,
+    inputs: &'a [ValueId],
+    out: usize,
+}
+
+/// Inlines the producer (whose output is consumer node input `i`) into every call of the
+/// consumer that reads it; into matmul operands only when `operands`. Returns the new
+/// lowering and node inputs, or `None`.
 fn inline(
     consumer: &Lowering,
     inputs: &[ValueId],
     i: usize,
-    p: &MapKernel,
-    p_inputs: &[ValueId],
-    out: usize,
+    producer: &Producer,
     max_bindings: usize,
+    operands: bool,
 ) -> Option<(Lowering, Vec<ValueId>)> {
+    let (p, p_inputs, out) = (producer.kernel, producer.inputs, producer.out);
     // New node inputs: the consumer's without `i` (if no call keeps reading it), plus the
     // producer's, shared where equal.
     let mut new_inputs: Vec<ValueId> = inputs.to_vec();
@@ -278,7 +337,6 @@ fn inline(
         if call.inputs.iter().filter(|b| **b == Buf::In(i)).count() > 1 {
             return None;
         }
-        let (e, space) = call_expr(&call.kernel)?;
         // The call's new input list: its others, then the producer's that it lacks.
         let old_dtypes = call.kernel.input_dtypes();
         let mut bufs: Vec<Buf> = vec![];
@@ -312,8 +370,49 @@ fn inline(
             return None;
         }
         let keep = |m: u32| if m > k as u32 { m - 1 } else { m };
-        let e = substitute(e, space, k as u32, p, out, &pos, &keep)?;
-        set_call_expr(&mut call.kernel, e, dts);
+        if let Kernel::Matmul(mk) = &mut call.kernel {
+            if !operands {
+                return None;
+            }
+            // The operand becomes the producer's expression over [rows, cols].
+            let is_a = operand_site(mk, k as u32)?;
+            let (rows, cols) = if is_a { (mk.m, mk.k) } else { (mk.k, mk.n) };
+            if p.space != [rows, cols] || p.expr.nodes.len() > MAX_OPERAND_NODES {
+                return None;
+            }
+            let mut b = Builder::default();
+            let v = copy_producer(&mut b, p, out, &pos, Site::Same, 2);
+            let operand = Operand::Expr {
+                expr: b.finish(vec![v]),
+                rows: vec![rows],
+                cols: vec![cols],
+            };
+            let other = if is_a { &mut mk.b } else { &mut mk.a };
+            renumber_operand(other, &keep);
+            if let Some(e) = &mut mk.epilogue {
+                renumber_loads(e, &keep);
+            }
+            *(if is_a { &mut mk.a } else { &mut mk.b }) = operand;
+            mk.inputs = dts;
+        } else {
+            let (e, space) = call_expr(&call.kernel)?;
+            let e = substitute(e, space, k as u32, p, out, &pos, &keep)?;
+            // A reduction that already took an epilogue: it must not read the inlined
+            // value, and its other reads move with the renumbering.
+            if let Kernel::Reduce(r) = &mut call.kernel
+                && let Some(epi) = &mut r.epilogue
+            {
+                let reads_k = epi
+                    .nodes
+                    .iter()
+                    .any(|n| matches!(n, Node::Load { input, .. } if *input == k as u32));
+                if reads_k {
+                    return None;
+                }
+                renumber_loads(epi, &keep);
+            }
+            set_call_expr(&mut call.kernel, e, dts);
+        }
         call.inputs = bufs;
     }
     if !substituted || low.alias.is_some() {
@@ -342,8 +441,20 @@ fn inline(
     Some((low, new_inputs))
 }
 
-/// Runs the fusion steps; `max_bindings` is the most buffers one kernel may bind.
+/// Step 1: elementwise producers inline into the maps and reduction prologues reading
+/// them; `max_bindings` is the most buffers one kernel may bind.
 pub fn run(g: &mut Graph, max_bindings: usize) -> Result<bool> {
+    inline_producers(g, max_bindings, false)
+}
+
+/// Step 3, after epilogues: a map that is still its own kernel inlines into matmul operands
+/// too (recomputed in the operand loads), when every reader can take it. Later than step 1
+/// so that a map right after a matmul becomes that matmul's epilogue (computed once).
+pub fn run_operands(g: &mut Graph, max_bindings: usize) -> Result<bool> {
+    inline_producers(g, max_bindings, true)
+}
+
+fn inline_producers(g: &mut Graph, max_bindings: usize, operands: bool) -> Result<bool> {
     let mut changed = false;
     let mut parts: Vec<Option<Part>> = (0..g.nodes.len())
         .map(|i| part_of(&g.nodes[i].kind.clone(), g, i))
@@ -364,7 +475,15 @@ pub fn run(g: &mut Graph, max_bindings: usize) -> Result<bool> {
                         .calls
                         .iter()
                         .filter(|call| call.inputs.contains(&Buf::In(i)))
-                        .all(|call| call_expr(&call.kernel).is_some())
+                        .all(|call| match &call.kernel {
+                            Kernel::Matmul(mk) if operands => call
+                                .inputs
+                                .iter()
+                                .position(|b| *b == Buf::In(i))
+                                .and_then(|k| operand_site(mk, k as u32))
+                                .is_some(),
+                            k => call_expr(k).is_some(),
+                        })
             });
             inlinable[v] &= takes;
         }
@@ -384,14 +503,18 @@ pub fn run(g: &mut Graph, max_bindings: usize) -> Result<bool> {
                     continue;
                 };
                 let out = g.nodes[pi].outputs.iter().position(|&o| o == v).unwrap();
+                let producer = Producer {
+                    kernel: pk,
+                    inputs: &g.nodes[pi].inputs,
+                    out,
+                };
                 if let Some((low, inputs)) = inline(
                     &cp.lowering,
                     &g.nodes[c].inputs,
                     i,
-                    pk,
-                    &g.nodes[pi].inputs,
-                    out,
+                    &producer,
                     max_bindings,
+                    operands,
                 ) {
                     let mut ops = if inlined.contains(&v) {
                         vec![]

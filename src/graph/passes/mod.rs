@@ -38,6 +38,9 @@ pub fn optimize(g: &mut Graph) -> Result<()> {
     if fusion::run_epilogues(g, max_bindings)? {
         dce::run(g)?;
     }
+    if fusion::run_operands(g, max_bindings)? {
+        dce::run(g)?;
+    }
     Ok(())
 }
 
