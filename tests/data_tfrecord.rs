@@ -1,16 +1,19 @@
-//! TFRecord files against files TensorFlow wrote
-//! (`tests/fixtures/tensorflow/interop/examples.tfrecord{,.gz}`), plus corruption of every
-//! byte and truncation at every length.
+//! TFRecord files and `tf.train.Example` parsing against files TensorFlow wrote
+//! (`tests/fixtures/tensorflow/interop/examples.tfrecord{,.gz}`, contents in `examples.json`),
+//! plus corruption of every byte and truncation at every length.
 
 mod common;
 
+use common::devices;
+use serde_json::Value;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use wgflow::Error;
 use wgflow::data::{
+    Example, Feature, FeatureDType, FeatureSpec, Features, FixedLenFeature,
     TFRecordCompressionType, TFRecordDataset, TFRecordOptions, TFRecordReader, TFRecordWriter,
-    encode_record,
+    VarLenFeature, encode_record, parse_example, parse_single_example,
 };
+use wgflow::{DType, Error, with_device};
 
 const NONE: TFRecordCompressionType = TFRecordCompressionType::None;
 const GZIP: TFRecordCompressionType = TFRecordCompressionType::Gzip;
@@ -51,6 +54,59 @@ impl Drop for TempDir {
     }
 }
 
+/// The expected Examples, as TensorFlow's script dumped them: `image` is one byte string
+/// (its bytes as numbers), `label` int64s, `score` float32s (exact as doubles), `tags` strings.
+struct Expected {
+    image: Vec<u8>,
+    label: Vec<i64>,
+    score: Vec<f32>,
+    tags: Vec<String>,
+}
+
+fn expected() -> Vec<Expected> {
+    let text = std::fs::read_to_string(fixture("examples.json")).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let ints = |k: &str| -> Vec<i64> {
+                e[k].as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_i64().unwrap())
+                    .collect()
+            };
+            Expected {
+                image: ints("image")
+                    .iter()
+                    .map(|&v| u8::try_from(v).unwrap())
+                    .collect(),
+                label: ints("label"),
+                score: e["score"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| {
+                        // Python printed each float32 exactly as the shortest double;
+                        // serde_json's default parser may land one ulp off, which the
+                        // rounding to float32 absorbs.
+                        let d = v.as_f64().unwrap();
+                        assert!(((d as f32) as f64 - d).abs() <= d.abs() * 1e-15, "{d}");
+                        d as f32
+                    })
+                    .collect(),
+                tags: e["tags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
 fn read_records(path: &Path, c: TFRecordCompressionType) -> Vec<Vec<u8>> {
     TFRecordDataset::new([path], c)
         .collect::<wgflow::Result<Vec<_>>>()
@@ -89,6 +145,49 @@ fn format_error(e: &Error) -> (&str, &str) {
 }
 
 // ---------------------------------------------------------------------------------------
+// TensorFlow's files
+
+#[test]
+fn reads_tensorflows_examples_exactly() {
+    let want = expected();
+    let records = read_records(&fixture("examples.tfrecord"), NONE);
+    assert_eq!(records.len(), want.len());
+    for (i, (rec, w)) in records.iter().zip(&want).enumerate() {
+        let ex = Example::from_string(rec).unwrap();
+        let keys: Vec<&str> = ex
+            .features
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys.len(), 4, "example {i}: {keys:?}");
+        let f = |k: &str| {
+            ex.feature(k)
+                .unwrap_or_else(|| panic!("example {i} lacks {k}"))
+        };
+        assert_eq!(
+            f("image").as_bytes_list().unwrap(),
+            std::slice::from_ref(&w.image),
+            "example {i}"
+        );
+        assert_eq!(
+            f("label").as_int64_list().unwrap(),
+            &w.label[..],
+            "example {i}"
+        );
+        assert_eq!(
+            f("score").as_float_list().unwrap(),
+            &w.score[..],
+            "example {i}"
+        );
+        let tags: Vec<Vec<u8>> = w.tags.iter().map(|t| t.as_bytes().to_vec()).collect();
+        assert_eq!(f("tags").as_bytes_list().unwrap(), &tags[..], "example {i}");
+        // Parsed and serialized again: TensorFlow's bytes (entry order is kept).
+        assert_eq!(&ex.serialize_to_string(), rec, "example {i} re-serialized");
+    }
+}
+
 #[test]
 fn reads_tensorflows_gzip_file() {
     let plain = read_records(&fixture("examples.tfrecord"), NONE);
@@ -96,26 +195,42 @@ fn reads_tensorflows_gzip_file() {
     assert_eq!(gz, plain);
 }
 
+/// TensorFlow's Python writes `Features.feature` (a protobuf map) in its hash-table order;
+/// the file shows score, image, tags, label, so inserting in that order reproduces it.
+fn build_examples() -> Vec<Example> {
+    expected()
+        .iter()
+        .map(|w| {
+            Example::new()
+                .with("score", w.score.clone())
+                .with("image", w.image.clone())
+                .with(
+                    "tags",
+                    Feature::bytes_list(w.tags.iter().map(|t| t.as_bytes())),
+                )
+                .with("label", w.label.clone())
+        })
+        .collect()
+}
+
 #[test]
-fn rewriting_tensorflows_records_reproduces_its_bytes() {
+fn writing_the_examples_reproduces_tensorflows_bytes() {
     let dir = TempDir::new("rewrite");
-    let tf = std::fs::read(fixture("examples.tfrecord")).unwrap();
-    let records = read_records(&fixture("examples.tfrecord"), NONE);
-    assert_eq!(records.len(), 5);
     let out = dir.path("examples.tfrecord");
     let mut w = TFRecordWriter::new(&out, NONE).unwrap();
-    for r in &records {
-        w.write(r).unwrap();
+    for ex in build_examples() {
+        w.write(&ex.serialize_to_string()).unwrap();
     }
     w.close().unwrap();
+    let tf = std::fs::read(fixture("examples.tfrecord")).unwrap();
     assert_eq!(std::fs::read(&out).unwrap(), tf);
 
     // GZIP: same records and the same gzip header as TensorFlow's (zlib and miniz may pick
     // different deflate blocks, so the compressed bodies are not compared).
     let gz_out = dir.path("examples.tfrecord.gz");
     let mut w = TFRecordWriter::new(&gz_out, GZIP).unwrap();
-    for r in &records {
-        w.write(r).unwrap();
+    for ex in build_examples() {
+        w.write(&ex.serialize_to_string()).unwrap();
     }
     w.close().unwrap();
     let ours = std::fs::read(&gz_out).unwrap();
@@ -450,4 +565,386 @@ fn damaged_gzip_and_zlib_files_are_clean_errors() {
         msg.contains("offset 116 of the decompressed GZIP stream"),
         "{msg}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Example parsing
+
+fn fixture_spec() -> Vec<(&'static str, FeatureSpec)> {
+    vec![
+        (
+            "image",
+            FixedLenFeature::new([], FeatureDType::String).into(),
+        ),
+        (
+            "label",
+            FixedLenFeature::new([1], FeatureDType::Int64).into(),
+        ),
+        (
+            "score",
+            FixedLenFeature::new([3], FeatureDType::Float32).into(),
+        ),
+        ("tags", VarLenFeature::new(FeatureDType::String).into()),
+    ]
+}
+
+#[test]
+fn parse_single_example_reads_every_feature() {
+    let want = expected();
+    let records = read_records(&fixture("examples.tfrecord"), NONE);
+    for dev in devices() {
+        with_device(&dev, || {
+            for (rec, w) in records.iter().zip(&want) {
+                let p = parse_single_example(rec, &fixture_spec()).unwrap();
+                let image = p.bytes("image").unwrap();
+                assert_eq!(image.shape(), &[] as &[usize]);
+                assert_eq!(image.values(), std::slice::from_ref(&w.image));
+                let label = p.tensor("label").unwrap();
+                assert_eq!((label.shape(), label.dtype()), (&[1usize][..], DType::I32));
+                let label64: Vec<i64> = label
+                    .to_vec::<i32>()
+                    .unwrap()
+                    .into_iter()
+                    .map(i64::from)
+                    .collect();
+                assert_eq!(label64, w.label);
+                let score = p.tensor("score").unwrap();
+                assert_eq!(score.shape(), &[3]);
+                assert_eq!(score.to_vec::<f32>().unwrap(), w.score);
+                let tags = p.sparse_bytes("tags").unwrap();
+                let n = w.tags.len();
+                assert_eq!(tags.indices.shape(), &[n, 1]);
+                assert_eq!(
+                    tags.indices.to_vec::<i32>().unwrap(),
+                    (0..n as i32).collect::<Vec<_>>()
+                );
+                assert_eq!(tags.dense_shape.to_vec::<i32>().unwrap(), vec![n as i32]);
+                let got: Vec<&[u8]> = tags.values.values().iter().map(|v| &v[..]).collect();
+                let exp: Vec<&[u8]> = w.tags.iter().map(|t| t.as_bytes()).collect();
+                assert_eq!(got, exp);
+            }
+        });
+    }
+}
+
+#[test]
+fn parse_example_batches_the_fixture() {
+    let want = expected();
+    let records = read_records(&fixture("examples.tfrecord.gz"), GZIP);
+    for dev in devices() {
+        with_device(&dev, || {
+            let p = parse_example(&records, &fixture_spec()).unwrap();
+            let b = want.len();
+            assert_eq!(p.len(), 4);
+            assert_eq!(p.bytes("image").unwrap().shape(), &[b]);
+            let images: Vec<Vec<u8>> = want.iter().map(|w| w.image.clone()).collect();
+            assert_eq!(p.bytes("image").unwrap().values(), &images[..]);
+            let label = p.tensor("label").unwrap();
+            assert_eq!(label.shape(), &[b, 1]);
+            let labels: Vec<i32> = want.iter().map(|w| w.label[0] as i32).collect();
+            assert_eq!(label.to_vec::<i32>().unwrap(), labels);
+            let score = p.tensor("score").unwrap();
+            assert_eq!(score.shape(), &[b, 3]);
+            let scores: Vec<f32> = want.iter().flat_map(|w| w.score.clone()).collect();
+            assert_eq!(score.to_vec::<f32>().unwrap(), scores);
+            let tags = p.sparse_bytes("tags").unwrap();
+            let mut idx = Vec::new();
+            let mut vals = Vec::new();
+            for (i, w) in want.iter().enumerate() {
+                for (j, t) in w.tags.iter().enumerate() {
+                    idx.extend([i as i32, j as i32]);
+                    vals.push(t.as_bytes().to_vec());
+                }
+            }
+            assert_eq!(tags.indices.shape(), &[vals.len(), 2]);
+            assert_eq!(tags.indices.to_vec::<i32>().unwrap(), idx);
+            assert_eq!(tags.values.values(), &vals[..]);
+            assert_eq!(tags.dense_shape.to_vec::<i32>().unwrap(), vec![b as i32, 2]);
+        });
+    }
+}
+
+#[test]
+fn fixed_len_shapes_and_defaults() {
+    let full = Example::new()
+        .with("m", Feature::float_list((0..6).map(|v| v as f32)))
+        .with("k", 41)
+        .with("s", "only")
+        .with("e", Feature::float_list([]))
+        .serialize_to_string();
+    let sparse = Example::new().with("other", 1.0f32).serialize_to_string();
+    let spec: Vec<(&str, FeatureSpec)> = vec![
+        (
+            "m",
+            FixedLenFeature::new([2, 3], FeatureDType::Float32)
+                .with_default(vec![9.0f32; 6])
+                .into(),
+        ),
+        (
+            "k",
+            FixedLenFeature::new([], FeatureDType::Int64)
+                .with_default(-7)
+                .into(),
+        ),
+        (
+            "s",
+            FixedLenFeature::new([1], FeatureDType::String)
+                .with_default(["none"])
+                .into(),
+        ),
+        (
+            "e",
+            FixedLenFeature::new([0], FeatureDType::Float32)
+                .with_default(Feature::float_list([]))
+                .into(),
+        ),
+    ];
+    for dev in devices() {
+        with_device(&dev, || {
+            let p = parse_example(&[&full, &sparse], &spec).unwrap();
+            let m = p.tensor("m").unwrap();
+            assert_eq!(m.shape(), &[2, 2, 3]);
+            let mut mv: Vec<f32> = (0..6).map(|v| v as f32).collect();
+            mv.extend([9.0; 6]);
+            assert_eq!(m.to_vec::<f32>().unwrap(), mv);
+            let k = p.tensor("k").unwrap();
+            assert_eq!((k.shape(), k.dtype()), (&[2usize][..], DType::I32));
+            assert_eq!(k.to_vec::<i32>().unwrap(), vec![41, -7]);
+            assert_eq!(
+                p.bytes("s").unwrap().values(),
+                &[b"only".to_vec(), b"none".to_vec()]
+            );
+            assert_eq!(p.bytes("s").unwrap().shape(), &[2, 1]);
+            // Shape [0]: no values, present or by default.
+            assert_eq!(p.tensor("e").unwrap().shape(), &[2, 0]);
+            let single = parse_single_example(&sparse, &spec).unwrap();
+            assert_eq!(single.tensor("k").unwrap().shape(), &[] as &[usize]);
+            assert_eq!(single.tensor("k").unwrap().to_scalar::<i32>().unwrap(), -7);
+            assert_eq!(single.tensor("m").unwrap().shape(), &[2, 3]);
+            // An empty batch: tensors with a zero batch dimension.
+            let empty = parse_example::<Vec<u8>>(&[], &spec).unwrap();
+            assert_eq!(empty.tensor("m").unwrap().shape(), &[0, 2, 3]);
+        });
+    }
+}
+
+#[test]
+fn var_len_features_are_sparse_tensors() {
+    let exs: Vec<Vec<u8>> = [
+        Example::new()
+            .with("v", Feature::float_list([]))
+            .with("i", [3i64, -4, 5]),
+        Example::new().with("v", [1.5f32, 2.5]),
+        Example::new()
+            .with("v", [3.5f32])
+            .with("i", [i64::from(i32::MIN)]),
+        Example::new(),
+    ]
+    .iter()
+    .map(Example::serialize_to_string)
+    .collect();
+    let spec: Vec<(&str, FeatureSpec)> = vec![
+        ("v", VarLenFeature::new(FeatureDType::Float32).into()),
+        ("i", VarLenFeature::new(FeatureDType::Int64).into()),
+    ];
+    for dev in devices() {
+        with_device(&dev, || {
+            let p = parse_example(&exs, &spec).unwrap();
+            let v = p.sparse("v").unwrap();
+            assert_eq!(v.indices.shape(), &[3, 2]);
+            assert_eq!(v.indices.to_vec::<i32>().unwrap(), vec![1, 0, 1, 1, 2, 0]);
+            assert_eq!(v.values.to_vec::<f32>().unwrap(), vec![1.5, 2.5, 3.5]);
+            assert_eq!(v.dense_shape.to_vec::<i32>().unwrap(), vec![4, 2]);
+            let i = p.sparse("i").unwrap();
+            assert_eq!(i.values.dtype(), DType::I32);
+            assert_eq!(
+                i.indices.to_vec::<i32>().unwrap(),
+                vec![0, 0, 0, 1, 0, 2, 2, 0]
+            );
+            assert_eq!(i.values.to_vec::<i32>().unwrap(), vec![3, -4, 5, i32::MIN]);
+            assert_eq!(i.dense_shape.to_vec::<i32>().unwrap(), vec![4, 3]);
+            // Missing everywhere: an empty SparseTensor, indices [0, 1] for one example.
+            let none = parse_single_example(&exs[3], &spec).unwrap();
+            let v = none.sparse("v").unwrap();
+            assert_eq!(v.indices.shape(), &[0, 1]);
+            assert_eq!(v.values.shape(), &[0]);
+            assert_eq!(v.dense_shape.to_vec::<i32>().unwrap(), vec![0]);
+        });
+    }
+}
+
+fn invalid_msg(r: wgflow::Result<wgflow::data::ParsedFeatures>) -> String {
+    match r {
+        Err(Error::InvalidArgument { op, msg }) => format!("{op}: {msg}"),
+        Err(e) => panic!("expected an invalid-argument error, got {e:?}"),
+        Ok(_) => panic!("expected an error"),
+    }
+}
+
+fn dtype_msg(r: wgflow::Result<wgflow::data::ParsedFeatures>) -> String {
+    match r {
+        Err(Error::DType { op, msg }) => format!("{op}: {msg}"),
+        Err(e) => panic!("expected a dtype error, got {e:?}"),
+        Ok(_) => panic!("expected an error"),
+    }
+}
+
+#[test]
+fn parse_errors_name_the_key_and_the_problem() {
+    let good = Example::new()
+        .with("score", [1.0f32, 2.0, 3.0])
+        .with("label", 1)
+        .serialize_to_string();
+    let no_label = Example::new()
+        .with("score", [1.0f32, 2.0, 3.0])
+        .serialize_to_string();
+    let score = || FixedLenFeature::new([3], FeatureDType::Float32);
+    let label = || FixedLenFeature::new([], FeatureDType::Int64);
+
+    // Missing without a default; in a batch the example's index is named.
+    let m = invalid_msg(parse_example(
+        &[&good, &no_label],
+        &[("label", label().into())],
+    ));
+    assert!(
+        m.starts_with("parse_example: example 1, feature 'label':")
+            && m.contains("could not be found"),
+        "{m}"
+    );
+    let m = invalid_msg(parse_single_example(
+        &no_label,
+        &[("label", label().into())],
+    ));
+    assert!(
+        m.starts_with("parse_single_example: feature 'label':"),
+        "{m}"
+    );
+
+    // Wrong type: the list the example has and the dtype the spec asks for.
+    let m = dtype_msg(parse_single_example(
+        &good,
+        &[(
+            "score",
+            FixedLenFeature::new([3], FeatureDType::Int64).into(),
+        )],
+    ));
+    assert!(
+        m.contains("feature 'score'") && m.contains("float_list") && m.contains("int64"),
+        "{m}"
+    );
+    let m = dtype_msg(parse_single_example(
+        &good,
+        &[("label", VarLenFeature::new(FeatureDType::String).into())],
+    ));
+    assert!(
+        m.contains("feature 'label'") && m.contains("int64_list") && m.contains("string"),
+        "{m}"
+    );
+
+    // Wrong number of values.
+    let m = invalid_msg(parse_single_example(
+        &good,
+        &[(
+            "score",
+            FixedLenFeature::new([2, 2], FeatureDType::Float32).into(),
+        )],
+    ));
+    assert!(
+        m.contains("feature 'score'") && m.contains("expected 4 values") && m.contains("has 3"),
+        "{m}"
+    );
+
+    // int64 values outside int32 (wgflow's integer dtype) are errors, not wrapped numbers.
+    let big = Example::new()
+        .with("label", 1i64 << 40)
+        .serialize_to_string();
+    let m = invalid_msg(parse_single_example(&big, &[("label", label().into())]));
+    assert!(
+        m.contains("feature 'label'") && m.contains("1099511627776") && m.contains("int32"),
+        "{m}"
+    );
+    let m = invalid_msg(parse_single_example(
+        &big,
+        &[("label", VarLenFeature::new(FeatureDType::Int64).into())],
+    ));
+    assert!(m.contains("1099511627776"), "{m}");
+
+    // Bad defaults are found before any example.
+    let m = dtype_msg(parse_single_example(
+        &good,
+        &[("x", label().with_default(1.5f32).into())],
+    ));
+    assert!(
+        m.contains("feature 'x'") && m.contains("default_value is a float_list"),
+        "{m}"
+    );
+    let m = invalid_msg(parse_single_example(
+        &good,
+        &[("x", score().with_default([1.0f32]).into())],
+    ));
+    assert!(
+        m.contains("feature 'x'") && m.contains("default_value has 1 values"),
+        "{m}"
+    );
+
+    // A spec naming a key twice, and bytes that are not an Example.
+    let m = invalid_msg(parse_single_example(
+        &good,
+        &[("score", score().into()), ("score", score().into())],
+    ));
+    assert!(m.contains("'score' appears twice"), "{m}");
+    let m = invalid_msg(parse_example(
+        &[&good[..], &[0xff, 0xff, 0xff][..]],
+        &[("score", score().into())],
+    ));
+    assert!(
+        m.starts_with("parse_example: example 1:") && m.contains("tf.train.Example"),
+        "{m}"
+    );
+
+    // Asking the result for the wrong kind, or a key the spec did not have.
+    let p = parse_single_example(&good, &[("score", score().into())]).unwrap();
+    assert!(
+        p.sparse("score")
+            .unwrap_err()
+            .to_string()
+            .contains("dense tensor")
+    );
+    assert!(p.bytes("score").is_err());
+    let e = p.tensor("scores").unwrap_err().to_string();
+    assert!(e.contains("'scores'") && e.contains("score"), "{e}");
+}
+
+#[test]
+fn features_keep_order_and_last_duplicate_wins() {
+    let mut f: Features = [("b", Feature::from(1)), ("a", Feature::from(2.0f32))]
+        .into_iter()
+        .collect();
+    assert_eq!(f.insert("b", "text"), Some(Feature::from(1)));
+    let keys: Vec<&str> = f.iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, vec!["b", "a"], "replaced in place");
+    assert_eq!(
+        f.get("b").unwrap().as_bytes_list().unwrap(),
+        &[b"text".to_vec()]
+    );
+    assert!(f.get("c").is_none() && f.len() == 2);
+    // Two serialized Examples concatenated merge as protobuf says: the map's later entry wins.
+    let mut bytes = Example::new().with("k", 1).serialize_to_string();
+    bytes.extend(Example::new().with("k", 2).serialize_to_string());
+    let ex = Example::from_string(&bytes).unwrap();
+    assert_eq!(ex.feature("k").unwrap().as_int64_list().unwrap(), &[2]);
+    let p = parse_single_example(
+        &bytes,
+        &[("k", FixedLenFeature::new([], FeatureDType::Int64).into())],
+    )
+    .unwrap();
+    assert_eq!(p.tensor("k").unwrap().to_scalar::<i32>().unwrap(), 2);
+    // Setting it again leaves one entry.
+    let mut f2 = ex.features.clone().unwrap();
+    f2.insert("k", 3);
+    assert_eq!(f2.len(), 1);
+    // An empty Example and an empty feature list both survive a round trip.
+    let e = Example::new().with("empty", Feature::int64_list([]));
+    assert_eq!(Example::from_string(&e.serialize_to_string()).unwrap(), e);
+    assert_eq!(Example::from_string(&[]).unwrap(), Example::new());
 }
