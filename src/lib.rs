@@ -21,6 +21,7 @@ pub(crate) mod backend;
 pub mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod conformance;
+pub mod data;
 pub mod device;
 pub mod dtype;
 pub mod error;
