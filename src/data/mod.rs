@@ -1,6 +1,8 @@
-//! Input data: TFRecord files and `tf.train.Example` (TensorFlow's `tf.io` / `tf.data` file
-//! formats). Host-side code: it reads and writes bytes and makes tensors with public
-//! constructors, so it sits above `ops` and knows no kernels.
+//! Input data (TensorFlow's `tf.data` and `tf.io`): [`Dataset`] streams elements — a
+//! tensor, a tuple, a vector or a named map of tensors — through lazy transformations into
+//! a training loop; TFRecord files and `tf.train.Example` are the on-disk formats.
+//! Host-side code: it reads and writes bytes and makes tensors with public constructors,
+//! so it sits above `ops` and knows no kernels.
 //!
 //! ```
 //! use wgflow::data::{Example, FeatureDType, FixedLenFeature, TFRecordCompressionType,
@@ -23,11 +25,13 @@
 //! ```
 
 mod crc32c;
+pub mod dataset;
 mod example;
 mod parse;
 mod tfrecord;
 
 pub use crc32c::{crc32c, masked_crc32c};
+pub use dataset::*;
 pub use example::{BytesList, Example, Feature, FeatureKind, Features, FloatList, Int64List};
 pub use parse::{
     BytesTensor, FeatureDType, FeatureSpec, FixedLenFeature, ParsedFeature, ParsedFeatures,
