@@ -206,8 +206,10 @@ pub fn npy_bytes(shape: &[usize], dtype: DType, words: &[u32]) -> Vec<u8> {
     out
 }
 
-/// Writes `bytes` to `path` atomically (a temporary file beside it, then a rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// A fresh temporary path beside `path`, for writing a file that is renamed into place:
+/// unique per process and call, so concurrent writers never share one.
+pub(crate) fn temp_path_beside(path: &Path) -> std::path::PathBuf {
+    static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -216,7 +218,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dir.join(format!(".{name}.tmp{}.{serial}", std::process::id()))
+}
+
+/// Writes `bytes` to `path` atomically (a temporary file beside it, then a rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_path_beside(path);
     std::fs::write(&tmp, bytes).map_err(|e| Error::io(tmp.display(), e))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);

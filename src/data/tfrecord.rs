@@ -17,7 +17,6 @@ use flate2::{Compress, Compression, Crc, Decompress, FlushDecompress, Status};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How a TFRecord file is compressed as a whole (TensorFlow's `compression_type`: `""`,
 /// `"ZLIB"`, `"GZIP"`).
@@ -151,7 +150,6 @@ pub struct TFRecordWriter {
 impl TFRecordWriter {
     /// Starts a TFRecord file at `path` (written at [`close`](Self::close)).
     pub fn new(path: impl AsRef<Path>, options: impl Into<TFRecordOptions>) -> Result<Self> {
-        static SERIAL: AtomicU64 = AtomicU64::new(0);
         let path = path.as_ref().to_path_buf();
         let options = options.into();
         let level = match options.compression_level {
@@ -164,16 +162,7 @@ impl TFRecordWriter {
                 ));
             }
         };
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.tmp{}.{serial}", std::process::id()));
+        let tmp = crate::npy::temp_path_beside(&path);
         let file = File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
         let buffered = BufWriter::new(file);
         let sink = match options.compression_type {
