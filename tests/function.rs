@@ -1,34 +1,11 @@
 //! `function`: tracing, retracing rules, print, variables — the seeds' semantics.
 
+mod common;
+
+use common::Log;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
-use wgflow::graph::{PrintTarget, print_to};
+use wgflow::graph::print_to;
 use wgflow::{Arg, Device, Result, Tensor, TensorSpec, Variable, args, function, ops, with_device};
-
-/// A writer the test can read back: what `println!` in the closure and `print` in the graph
-/// wrote, in order.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Log {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Log {
-    fn lines(&self) -> Vec<String> {
-        let s = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        s.lines().map(str::to_string).collect()
-    }
-    fn target(&self) -> PrintTarget {
-        PrintTarget::Writer(Arc::new(Mutex::new(self.clone())))
-    }
-}
 
 const MSG: &str = "The function is running in Python";
 

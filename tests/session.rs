@@ -1,10 +1,10 @@
 //! TF1 graphs and sessions (`compat::v1`): placeholders and feeds, pruning, plan caching,
 //! variables and assignments, gradients, and the errors for bad feeds and fetches.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
+
 use wgflow::compat::v1::{self, Graph, Session};
-use wgflow::graph::{PrintTarget, print_to};
+use wgflow::graph::print_to;
 use wgflow::{
     Arg, DType, Device, Error, GradientTape, Result, Tensor, Variable, args, cond, function, ops,
     while_loop, with_device,
@@ -409,20 +409,9 @@ fn variables_are_read_at_run_start_and_assigned_when_fetched() {
 
 #[test]
 fn prints_run_when_their_inputs_are_computed() {
-    #[derive(Clone, Default)]
-    struct Log(Arc<Mutex<Vec<u8>>>);
-    impl Write for Log {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     with_device(&Device::cpu(), || {
-        let log = Log::default();
-        let target = PrintTarget::Writer(Arc::new(Mutex::new(log.clone())));
+        let log = common::Log::default();
+        let target = log.target();
         let g = Graph::new().unwrap();
         let (x, y, other) = g
             .as_default(|| {
@@ -437,8 +426,7 @@ fn prints_run_when_their_inputs_are_computed() {
         sess.run(&[&y], &[(&x, &v)]).unwrap();
         sess.run(&[&other], &[]).unwrap();
         sess.run(&[&y], &[(&x, &v)]).unwrap();
-        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(text, "[3 6]\n[3 6]\n");
+        assert_eq!(log.text(), "[3 6]\n[3 6]\n");
     });
 }
 

@@ -187,3 +187,31 @@ pub fn erf64(x: f64) -> f64 {
         (1.0 - (-a * a).exp() / (std::f64::consts::PI.sqrt() * (a + f))) * x.signum()
     }
 }
+
+/// A writer the tests can read back: what `println!`-style writes and graph prints sent,
+/// in order.
+#[derive(Clone, Default)]
+pub struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Log {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+    pub fn lines(&self) -> Vec<String> {
+        self.text().lines().map(str::to_string).collect()
+    }
+    /// A print target writing here.
+    pub fn target(&self) -> wgflow::graph::PrintTarget {
+        wgflow::graph::PrintTarget::Writer(std::sync::Arc::new(std::sync::Mutex::new(self.clone())))
+    }
+}
