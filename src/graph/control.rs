@@ -933,6 +933,20 @@ impl TensorArray {
         with_device(&device, || ops::zeros(&shape, self.dtype))
     }
 
+    fn check_dtype(&self, op: &str, value: &Tensor) -> Result<()> {
+        if value.dtype() != self.dtype {
+            return Err(Error::dtype(
+                op,
+                format!(
+                    "the array holds {} but the value is {}",
+                    self.dtype,
+                    value.dtype()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn size(&self) -> usize {
         self.size
     }
@@ -950,16 +964,7 @@ impl TensorArray {
     pub fn write(&self, index: impl Into<IndexArg>, value: &Tensor) -> Result<TensorArray> {
         const OP: &str = "TensorArray.write";
         let index = index.into();
-        if value.dtype() != self.dtype {
-            return Err(Error::dtype(
-                OP,
-                format!(
-                    "the array holds {} but the value is {}",
-                    self.dtype,
-                    value.dtype()
-                ),
-            ));
-        }
+        self.check_dtype(OP, value)?;
         if let Some(es) = &self.element_shape
             && es.as_slice() != value.shape()
         {
@@ -1050,16 +1055,7 @@ impl TensorArray {
     /// A new array whose elements are `value`'s slices along axis 0.
     pub fn unstack(&self, value: &Tensor) -> Result<TensorArray> {
         const OP: &str = "TensorArray.unstack";
-        if value.dtype() != self.dtype {
-            return Err(Error::dtype(
-                OP,
-                format!(
-                    "the array holds {} but the value is {}",
-                    self.dtype,
-                    value.dtype()
-                ),
-            ));
-        }
+        self.check_dtype(OP, value)?;
         let Some((&rows, es)) = value.shape().split_first() else {
             return Err(Error::shape(OP, "cannot unstack a scalar"));
         };
