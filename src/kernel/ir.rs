@@ -123,6 +123,24 @@ fn node_args(n: &Node) -> Vec<NodeId> {
     }
 }
 
+/// `n` with each node it reads renumbered by `f` (its leaves unchanged).
+pub(crate) fn map_args(n: &Node, f: impl Fn(NodeId) -> NodeId) -> Node {
+    match n.clone() {
+        Node::Load {
+            input,
+            index: Index::Node(ix),
+        } => Node::Load {
+            input,
+            index: Index::Node(f(ix)),
+        },
+        Node::Unary(u, a) => Node::Unary(u, f(a)),
+        Node::Binary(b, x, y) => Node::Binary(b, f(x), f(y)),
+        Node::Select(c, a, b) => Node::Select(f(c), f(a), f(b)),
+        Node::Cast(t, a) => Node::Cast(t, f(a)),
+        leaf => leaf,
+    }
+}
+
 /// An SSA program: nodes in dependency order, their dtypes, and which nodes are outputs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expr {
@@ -305,21 +323,7 @@ pub fn compact(nodes: &[Node], dtypes: &[DType], outputs: &[NodeId]) -> Expr {
             continue;
         }
         new_id[i] = kept.len() as NodeId;
-        let m = |a: NodeId| new_id[a as usize];
-        kept.push(match node.clone() {
-            Node::Load {
-                input,
-                index: Index::Node(ix),
-            } => Node::Load {
-                input,
-                index: Index::Node(m(ix)),
-            },
-            Node::Unary(f, a) => Node::Unary(f, m(a)),
-            Node::Binary(f, a, b) => Node::Binary(f, m(a), m(b)),
-            Node::Select(c, a, b) => Node::Select(m(c), m(a), m(b)),
-            Node::Cast(t, a) => Node::Cast(t, m(a)),
-            leaf => leaf,
-        });
+        kept.push(map_args(node, |a| new_id[a as usize]));
         kept_dtypes.push(dtypes[i]);
     }
     Expr {

@@ -22,7 +22,7 @@ use crate::error::Result;
 use crate::graph::ir::{Graph, NodeKind, ValueId};
 use crate::kernel::ir::{
     Expr, Index, Kernel, MapKernel, MatmulKernel, Node, NodeId, Operand, ReduceOp,
-    contiguous_strides,
+    contiguous_strides, map_args,
 };
 use crate::ops::{Buf, Lowering};
 use std::collections::HashMap;
@@ -82,24 +82,6 @@ fn is_linear(k: &MapKernel) -> bool {
         Node::Load { index, .. } => is_identity(index, &k.space) || is_constant(index),
         _ => true,
     })
-}
-
-/// The args of a node, for remapping.
-fn map_args(n: &Node, f: impl Fn(NodeId) -> NodeId) -> Node {
-    match n.clone() {
-        Node::Load {
-            input,
-            index: Index::Node(ix),
-        } => Node::Load {
-            input,
-            index: Index::Node(f(ix)),
-        },
-        Node::Unary(u, a) => Node::Unary(u, f(a)),
-        Node::Binary(b, x, y) => Node::Binary(b, f(x), f(y)),
-        Node::Select(c, a, b) => Node::Select(f(c), f(a), f(b)),
-        Node::Cast(t, a) => Node::Cast(t, f(a)),
-        leaf => leaf,
-    }
 }
 
 /// An expression being assembled, with structural sharing of identical nodes.
