@@ -2,7 +2,8 @@
 // 16×16 threads computes a 64×64 tile of C; each thread a 4×4 block, from 64×16 and 16×64
 // tiles of A and B staged in workgroup memory. The printer fills in the operand loaders
 // (strided matrices or implicit-GEMM expressions such as convolutions) and the store with
-// its epilogue, so the same kernel serves matmul, conv2d and both conv2d backprops.
+// its epilogue, so the same kernel serves matmul, conv2d and both conv2d backprops. With
+// column sums (a bias gradient beside a weight gradient) it also writes sum_k B[k, n].
 
 {{BINDINGS}}
 
@@ -31,6 +32,7 @@ fn store(bi: i32, r: i32, c: i32, acc: f32) {
 {{STORE}}
 }
 
+{{STORE_SUM}}
 // A tile as [k][row], B tile as [k][col], four values per vec4.
 var<workgroup> tile_a: array<vec4<f32>, 256>;
 var<workgroup> tile_b: array<vec4<f32>, 256>;
@@ -56,6 +58,7 @@ fn main(
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+{{SUM_DECL}}
     for (var k0 = 0; k0 < K; k0 += 16) {
         // 1024 elements of each tile, four per thread.
         for (var i = 0; i < 4; i++) {
@@ -75,6 +78,7 @@ fn main(
             acc1 += a.y * b;
             acc2 += a.z * b;
             acc3 += a.w * b;
+{{SUM_ACC}}
         }
         workgroupBarrier();
     }
@@ -88,4 +92,5 @@ fn main(
             }
         }
     }
+{{SUM_STORE}}
 }

@@ -143,9 +143,9 @@ fn traced_step_dispatches_and_memory() {
             let traced_peak = dev.memory_info().peak;
             let (eager, traced) = (s1.dispatches - s0.dispatches, s3.dispatches - s2.dispatches);
             println!("{dev}: eager {eager} dispatches, traced {traced}; peak {eager_peak} vs {traced_peak}");
-            // Issue 5 asks for a third; fusion reaches 13 of 38 so far (each bias gradient
-            // is still a reduction of its own). Guard what exists.
-            assert!(traced * 35 <= eager * 12, "{dev}: traced {traced} vs eager {eager}");
+            // At most a third of eager's (38 -> 10: each bias gradient is computed by its
+            // weight gradient's matmul, each update inside the kernel computing its gradient).
+            assert!(traced * 3 <= eager, "{dev}: traced {traced} vs eager {eager}");
             assert_eq!(s3.submissions - s2.submissions, 0, "nothing submitted before the read");
             assert!(traced_peak <= eager_peak, "{dev}: peak {traced_peak} > {eager_peak}");
             Ok(())

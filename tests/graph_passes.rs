@@ -263,9 +263,75 @@ fn maps_read_only_by_matmuls_and_reductions_are_computed_in_their_operands() {
                 .unwrap()
                 .graph()
                 .to_string();
-            assert_eq!(g.matches("fused[mul,exp,").count(), 3, "{dev}: {g}");
-            assert!(g.contains("fused[mul,exp,matmul,relu]"), "{dev}: {g}");
+            // The sum over d's rows is computed by the matmul reading d as its `b` operand.
+            assert_eq!(g.matches("fused[mul,exp,").count(), 2, "{dev}: {g}");
+            assert!(
+                g.contains("fused[mul,exp,matmul,reduce_sum,relu]"),
+                "{dev}: {g}"
+            );
             assert!(!g.contains("= fused[mul,exp] "), "{dev}: {g}");
+        });
+    }
+}
+
+/// A dense layer's bias gradient `reduce_sum(g, 0)` is a second output of the weight
+/// gradient's matmul `xᵀ·g`, and each gradient's update folds into its own output.
+#[test]
+fn bias_gradients_are_column_sums_of_the_weight_gradient_matmul() {
+    for dev in devices() {
+        with_device(&dev, || {
+            // Odd sizes; 16 columns with 37 rows takes the masked vec4 path on lavapipe.
+            for (rows, units) in [(37, 13), (37, 16), (5, 64), (130, 70), (1, 1)] {
+                let x = ops::random_normal([rows, 7], 0.0, 1.0, 1).unwrap();
+                let g = ops::random_normal([rows, units], 0.0, 1.0, 2).unwrap();
+                let w0 = ops::random_normal([7, units], 0.0, 1.0, 3).unwrap();
+                let b0 = ops::random_normal([units], 0.0, 1.0, 4).unwrap();
+                let w = Variable::new(w0.clone(), "w", true);
+                let b = Variable::new(b0.clone(), "b", true);
+                let (wc, bc) = (w.clone(), b.clone());
+                let step = function(move |a: &[Arg]| -> Result<Tensor> {
+                    let (x, g) = (a[0].tensor()?, a[1].tensor()?);
+                    let dw = ops::matmul_t(x, g, true, false)?;
+                    let db = ops::reduce_sum(g, 0, false)?;
+                    wc.assign_sub(&(&dw * 0.5)?)?;
+                    bc.assign_sub(&(&db * 0.5)?)?;
+                    ops::reduce_sum(x, 0, false)
+                });
+                step.call(args![&x, &g]).unwrap();
+                // The updated variables against a float64 reference.
+                let (xs, gs) = (x.to_f64_vec().unwrap(), g.to_f64_vec().unwrap());
+                let (ws, bs) = (w0.to_f64_vec().unwrap(), b0.to_f64_vec().unwrap());
+                let (wn, bn) = (
+                    w.read_value().to_f64_vec().unwrap(),
+                    b.read_value().to_f64_vec().unwrap(),
+                );
+                let close = |p: f64, q: f64| (p - q).abs() <= 1e-4 * (1.0 + q.abs());
+                for j in 0..units {
+                    for i in 0..7 {
+                        let dw: f64 = (0..rows).map(|r| xs[r * 7 + i] * gs[r * units + j]).sum();
+                        let k = i * units + j;
+                        assert!(close(wn[k], ws[k] - 0.5 * dw), "{dev}: w {rows}x{units}");
+                    }
+                    let db: f64 = (0..rows).map(|r| gs[r * units + j]).sum();
+                    assert!(close(bn[j], bs[j] - 0.5 * db), "{dev}: b {rows}x{units}");
+                }
+                let listing = step
+                    .get_concrete_function(args![&x, &g])
+                    .unwrap()
+                    .graph()
+                    .to_string();
+                assert!(
+                    listing.contains("= fused[matmul,reduce_sum,mul,sub,mul,sub]("),
+                    "{dev}: {listing}"
+                );
+                // That kernel and the returned sum over x.
+                assert_eq!(listing.matches("= fused[").count(), 1, "{dev}: {listing}");
+                assert_eq!(
+                    listing.matches("= reduce_sum(").count(),
+                    1,
+                    "{dev}: {listing}"
+                );
+            }
         });
     }
 }

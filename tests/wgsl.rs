@@ -259,6 +259,27 @@ fn catalog() -> Vec<(String, Kernel)> {
             ),
         );
     }
+    // Column sums beside the product (a bias gradient), in each operand-load mode of the
+    // software kernel: scalar, vec4 along n with k not a multiple of 4 (masked), vec4 along k.
+    for (ta, tb, a, b) in [
+        (true, false, [37usize, 7], [37usize, 13]),
+        (true, false, [37, 8], [37, 16]),
+        (false, true, [8, 64], [128, 64]),
+    ] {
+        let mut ks = kernels(
+            Op::Linalg(LinalgOp::MatMul {
+                transpose_a: ta,
+                transpose_b: tb,
+            }),
+            &[m(&a, DType::F32), m(&b, DType::F32)],
+        );
+        for k in &mut ks {
+            if let Kernel::Matmul(mk) = k {
+                mk.column_sums = Some(Box::new(wgflow::kernel::ColumnSums { epilogue: None }));
+            }
+        }
+        add(format!("matmul column sums {a:?} {b:?}"), ks);
+    }
     add(
         "matmul batch".into(),
         kernels(

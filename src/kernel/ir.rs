@@ -626,6 +626,43 @@ pub struct MatmulKernel {
     pub b: Operand,
     /// Coordinates over `[batch.., m, n]`; `Acc` is the dot product.
     pub epilogue: Option<Expr>,
+    /// A second output when set: the column sums of `b`, `sum_k b[batch.., k, n]`.
+    pub column_sums: Option<Box<ColumnSums>>,
+}
+
+/// The column sums a matmul can write beside its product: a bias gradient computed by the
+/// weight-gradient matmul that already reads the same operand (cuBLASLt's BGRADB epilogue),
+/// instead of a reduction of its own.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnSums {
+    /// Coordinates over `[batch.., n]`; `Acc` is the sum.
+    pub epilogue: Option<Expr>,
+}
+
+impl MatmulKernel {
+    /// Dtype of the product output.
+    pub fn output_dtype(&self) -> DType {
+        epilogue_dtype(&self.epilogue)
+    }
+    /// Dtype of the column-sum output, if any.
+    pub fn column_sums_dtype(&self) -> Option<DType> {
+        self.column_sums
+            .as_ref()
+            .map(|c| epilogue_dtype(&c.epilogue))
+    }
+    /// The epilogues (product, then column sums) that are set.
+    pub fn epilogues(&self) -> impl Iterator<Item = &Expr> {
+        let sums = self.column_sums.as_ref().and_then(|c| c.epilogue.as_ref());
+        self.epilogue.iter().chain(sums)
+    }
+    pub fn epilogues_mut(&mut self) -> impl Iterator<Item = &mut Expr> {
+        let sums = self.column_sums.as_mut().and_then(|c| c.epilogue.as_mut());
+        self.epilogue.iter_mut().chain(sums)
+    }
+}
+
+fn epilogue_dtype(e: &Option<Expr>) -> DType {
+    e.as_ref().map_or(DType::F32, |e| e.output_dtypes()[0])
 }
 
 /// Cumulative sum or product along the middle axis of `[outer, len, inner]` (input 0).
@@ -724,11 +761,9 @@ impl Kernel {
         match self {
             Kernel::Map(k) => k.expr.output_dtypes(),
             Kernel::Reduce(k) => vec![reduce_output_dtype(k)],
-            Kernel::Matmul(k) => vec![
-                k.epilogue
-                    .as_ref()
-                    .map_or(DType::F32, |e| e.output_dtypes()[0]),
-            ],
+            Kernel::Matmul(k) => std::iter::once(k.output_dtype())
+                .chain(k.column_sums_dtype())
+                .collect(),
             Kernel::Scan(k) => vec![k.dtype],
             Kernel::Scatter(k) => vec![k.expr.dtypes[k.expr.outputs[1] as usize]],
             Kernel::Random(k) => vec![if k.dist == RandomDist::Bits {

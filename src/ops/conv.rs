@@ -205,6 +205,7 @@ fn gemm(m: usize, n: usize, k: usize, a: Operand, b: Operand) -> Lowering {
             a,
             b,
             epilogue: None,
+            column_sums: None,
         }),
         2,
         1,

@@ -109,6 +109,7 @@ impl OpDef for LinalgOp {
             a,
             b,
             epilogue: None,
+            column_sums: None,
         });
         Ok(Lowering::single(k, 2, 1))
     }

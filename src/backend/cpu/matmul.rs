@@ -101,12 +101,19 @@ fn view<'a>(
     }
 }
 
-pub(crate) fn run(k: &MatmulKernel, ins: &[&[u32]], out: &mut [u32]) -> Result<()> {
+/// Writes the product into `out` and, when the kernel asks for them, the column sums of `b`
+/// into `sums`.
+pub(crate) fn run(
+    k: &MatmulKernel,
+    ins: &[&[u32]],
+    out: &mut [u32],
+    sums: Option<&mut [u32]>,
+) -> Result<()> {
     let nbatch: usize = k.batch.iter().product();
     let (m, n, kk) = (k.m, k.n, k.k);
     let total = nbatch * m * n;
     check_len("matmul", out.len(), total)?;
-    if total == 0 {
+    if nbatch * n == 0 {
         return Ok(());
     }
     let (mut own_a, mut own_b) = (Vec::new(), Vec::new());
@@ -166,7 +173,9 @@ pub(crate) fn run(k: &MatmulKernel, ins: &[&[u32]], out: &mut [u32]) -> Result<(
         }
     };
     let flops = 2 * m * n * kk;
-    if nbatch >= threads && nbatch > 1 {
+    if total == 0 {
+        // Nothing to multiply (m is 0); column sums may still be asked for.
+    } else if nbatch >= threads && nbatch > 1 {
         dst.par_chunks_mut(m * n)
             .enumerate()
             .for_each(|(bi, c)| gemm_one(bi, c, gemm::Parallelism::None));
@@ -183,27 +192,67 @@ pub(crate) fn run(k: &MatmulKernel, ins: &[&[u32]], out: &mut [u32]) -> Result<(
     if let Some(e) = &k.epilogue {
         let mut space = k.batch.clone();
         space.extend([m, n]);
-        let prep = Prepared::new(e, &space, ins)?;
         // Over the threads like a map: a traced step's optimizer update runs here.
-        let work = |start: usize, o: &mut [u32]| {
-            let mut ev = Eval::new(&prep);
-            let mut t = 0;
-            while t < o.len() {
-                let len = BLOCK.min(o.len() - t);
-                ev.run_into(start + t, len, Some(&prod), &mut o[t..t + len]);
-                t += len;
-            }
-        };
-        if total < super::PARALLEL_MIN {
-            work(0, &mut out[..total]);
-        } else {
-            let chunk = super::chunk_len(total);
-            out[..total]
-                .par_chunks_mut(chunk)
-                .enumerate()
-                .for_each(|(c, o)| work(c * chunk, o));
-        }
+        apply_epilogue(e, &space, ins, &prod, &mut out[..total])?;
         give_back_scratch(prod);
+    }
+    if let Some(cs) = &k.column_sums {
+        let sums = sums.ok_or_else(|| {
+            Error::invalid("matmul", "a matmul with column sums needs a second output")
+        })?;
+        check_len("matmul", sums.len(), nbatch * n)?;
+        let bf: &[f32] = bytemuck::cast_slice(b.data);
+        let mut acc = vec![0f32; nbatch * n];
+        // Row by row, so a row-major operand is read in order.
+        acc.par_chunks_mut(n.max(1))
+            .enumerate()
+            .for_each(|(bi, row)| {
+                let bo = offset_of(&b, bi);
+                for r in 0..kk as i64 {
+                    let base = bo + r * b.row;
+                    for (c, s) in row.iter_mut().enumerate() {
+                        *s += bf[(base + c as i64 * b.col) as usize];
+                    }
+                }
+            });
+        let acc: &[u32] = bytemuck::cast_slice(&acc);
+        match &cs.epilogue {
+            None => sums[..nbatch * n].copy_from_slice(acc),
+            Some(e) => {
+                let mut space = k.batch.clone();
+                space.push(n);
+                apply_epilogue(e, &space, ins, acc, &mut sums[..nbatch * n])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `out[i] = e(i)` over `space`, `Acc` reading `acc`, split over the threads when large.
+fn apply_epilogue(
+    e: &crate::kernel::ir::Expr,
+    space: &[usize],
+    ins: &[&[u32]],
+    acc: &[u32],
+    out: &mut [u32],
+) -> Result<()> {
+    let prep = Prepared::new(e, space, ins)?;
+    let work = |start: usize, o: &mut [u32]| {
+        let mut ev = Eval::new(&prep);
+        let mut t = 0;
+        while t < o.len() {
+            let len = BLOCK.min(o.len() - t);
+            ev.run_into(start + t, len, Some(acc), &mut o[t..t + len]);
+            t += len;
+        }
+    };
+    if out.len() < super::PARALLEL_MIN {
+        work(0, out);
+    } else {
+        let chunk = super::chunk_len(out.len());
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(c, o)| work(c * chunk, o));
     }
     Ok(())
 }

@@ -81,7 +81,11 @@ impl CpuBackend {
         match kernel {
             Kernel::Map(k) => run_map(k, &ins, &mut outs),
             Kernel::Reduce(k) => reduce::run(k, &ins, outs.swap_remove(0)),
-            Kernel::Matmul(k) => matmul::run(k, &ins, outs.swap_remove(0)),
+            Kernel::Matmul(k) => match outs.as_mut_slice() {
+                [out] => matmul::run(k, &ins, out, None),
+                [out, sums] => matmul::run(k, &ins, out, Some(sums)),
+                _ => Err(Error::invalid("matmul", "one or two outputs expected")),
+            },
             Kernel::Scan(k) => misc::scan(k, ins[0], outs.swap_remove(0)),
             Kernel::Scatter(k) => misc::scatter(k, &ins, outs.swap_remove(0)),
             Kernel::Random(k) => misc::random(k, outs.swap_remove(0)),

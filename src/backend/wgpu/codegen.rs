@@ -843,42 +843,60 @@ pub(super) fn operand(p: &mut Printer, op: &Operand, inputs: &[DType], batch: &[
 
 /// Body of the matmul `store(bi, r, c, acc)` function, with the epilogue if any.
 pub(super) fn matmul_store(p: &mut Printer, k: &MatmulKernel) -> String {
-    let out_dt = k
-        .epilogue
-        .as_ref()
-        .map_or(DType::F32, |e| e.output_dtypes()[0]);
+    let mut dims = k.batch.clone();
+    dims.extend([k.m, k.n]);
     let out_idx = format!("bi * {} + r * {} + c", k.m * k.n, k.n);
-    match &k.epilogue {
-        None => format!("    out0[{out_idx}] = acc;"),
-        Some(e) => {
-            let mut dims = k.batch.clone();
-            dims.extend([k.m, k.n]);
-            let nbd = k.batch.len();
-            let bcoords = unravel("bi", &k.batch);
-            let coord = |d: usize| {
-                if d < nbd {
-                    bcoords[d].clone()
-                } else if d == nbd {
-                    "r".to_string()
-                } else {
-                    "c".to_string()
-                }
-            };
-            let sp = Space {
-                dims: &dims,
-                coord: &coord,
-                linear: None,
-                lane: None,
-            };
-            p.body.clear();
-            let outs = p.expr(e, &k.inputs, &sp, Some("acc"), 1);
-            format!(
-                "{}    out0[{out_idx}] = {};",
-                p.body,
-                to_word(out_dt, &outs[0])
-            )
+    epilogue_store(p, k, &dims, &k.epilogue, "out0", &out_idx, &["r", "c"])
+}
+
+/// The column-sum output, if the kernel has one: the `store_sum(bi, c, acc)` function and
+/// its element type.
+pub(super) fn matmul_sums_store(p: &mut Printer, k: &MatmulKernel) -> Option<(String, DType)> {
+    let cs = k.column_sums.as_ref()?;
+    let mut dims = k.batch.clone();
+    dims.push(k.n);
+    let idx = format!("bi * {} + c", k.n);
+    let body = epilogue_store(p, k, &dims, &cs.epilogue, "out1", &idx, &["c"]);
+    let f = format!("fn store_sum(bi: i32, c: i32, acc: f32) {{\n{body}\n}}\n");
+    Some((f, k.column_sums_dtype().unwrap_or(DType::F32)))
+}
+
+/// Stores `acc` through an epilogue over `[batch.., own..]` (`own` names the trailing
+/// coordinates) into `out[idx]`.
+fn epilogue_store(
+    p: &mut Printer,
+    k: &MatmulKernel,
+    dims: &[usize],
+    epilogue: &Option<Expr>,
+    out: &str,
+    idx: &str,
+    own: &[&str],
+) -> String {
+    let Some(e) = epilogue else {
+        return format!("    {out}[{idx}] = acc;");
+    };
+    let nbd = k.batch.len();
+    let bcoords = unravel("bi", &k.batch);
+    let coord = |d: usize| {
+        if d < nbd {
+            bcoords[d].clone()
+        } else {
+            own[d - nbd].to_string()
         }
-    }
+    };
+    let sp = Space {
+        dims,
+        coord: &coord,
+        linear: None,
+        lane: None,
+    };
+    p.body.clear();
+    let outs = p.expr(e, &k.inputs, &sp, Some("acc"), 1);
+    format!(
+        "{}    {out}[{idx}] = {};",
+        p.body,
+        to_word(e.output_dtypes()[0], &outs[0])
+    )
 }
 
 fn matmul(k: &MatmulKernel) -> Result<Compiled> {
@@ -893,11 +911,21 @@ fn matmul(k: &MatmulKernel) -> Result<Compiled> {
     let load_a = operand(&mut p, &k.a, &k.inputs, &k.batch);
     let load_b = operand(&mut p, &k.b, &k.inputs, &k.batch);
     let store = matmul_store(&mut p, k);
-    let head = bindings(
-        &k.inputs,
-        &[storage_ty(out_dt).to_string()],
-        !p.params.is_empty(),
-    );
+    let sums = matmul_sums_store(&mut p, k);
+    let mut outs = vec![storage_ty(out_dt).to_string()];
+    outs.extend(sums.iter().map(|(_, dt)| storage_ty(*dt).to_string()));
+    let head = bindings(&k.inputs, &outs, !p.params.is_empty());
+    // Column sums: every thread adds up the B tile columns it reads anyway; the first row
+    // of threads of the first row of tiles stores them.
+    let (sum_fn, sum_decl, sum_acc, sum_store) = match &sums {
+        Some((f, _)) => (
+            f.as_str(),
+            "    var csum = vec4<f32>(0.0);",
+            "            csum += b;",
+            "    if (row0 == 0 && ty == 0) {\n        for (var j = 0; j < 4; j++) {\n            if (c + j < N) {\n                store_sum(bi, c + j, csum[j]);\n            }\n        }\n    }",
+        ),
+        None => ("", "", "", ""),
+    };
     let body = MATMUL
         .replace("{{BINDINGS}}", "")
         .replace("{{M}}", &k.m.to_string())
@@ -908,9 +936,21 @@ fn matmul(k: &MatmulKernel) -> Result<Compiled> {
         .replace("{{BATCH}}", &nb.to_string())
         .replace("{{LOAD_A}}", &load_a)
         .replace("{{LOAD_B}}", &load_b)
-        .replace("{{STORE}}", &store);
+        .replace("{{STORE}}", &store)
+        .replace("{{STORE_SUM}}", sum_fn)
+        .replace("{{SUM_DECL}}", sum_decl)
+        .replace("{{SUM_ACC}}", sum_acc)
+        .replace("{{SUM_STORE}}", sum_store);
     p.body.clear();
-    assemble(label, &head, &body, p, tm * tn * nb, k.inputs.len(), 1)
+    assemble(
+        label,
+        &head,
+        &body,
+        p,
+        tm * tn * nb,
+        k.inputs.len(),
+        outs.len(),
+    )
 }
 
 fn scan(k: &ScanKernel) -> Result<Compiled> {

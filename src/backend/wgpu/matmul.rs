@@ -7,9 +7,9 @@
 //! Hardware GPUs keep the tiled kernel.
 
 use super::codegen::{
-    Compiled, Printer, assemble, bindings_typed, matmul_store, operand, storage_ty,
+    Compiled, Printer, assemble, bindings_typed, matmul_store, matmul_sums_store, operand,
+    storage_ty,
 };
-use crate::dtype::DType;
 use crate::error::Result;
 use crate::kernel::ir::{MatmulKernel, Operand};
 use std::fmt::Write;
@@ -107,11 +107,7 @@ pub(crate) fn blocked(k: &MatmulKernel) -> Result<Compiled> {
     let (tiles_m, tiles_n) = (m.div_ceil(tm), n.div_ceil(tn));
     // Inputs also read element by element (by the epilogue or an expression operand) keep
     // a scalar binding: one binding has one element type.
-    let mut epi_reads = k
-        .epilogue
-        .as_ref()
-        .map(|e| e.used_inputs())
-        .unwrap_or_default();
+    let mut epi_reads: Vec<u32> = k.epilogues().flat_map(|e| e.used_inputs()).collect();
     for op in [&k.a, &k.b] {
         if let Operand::Expr { expr, .. } = op {
             epi_reads.extend(expr.used_inputs());
@@ -135,6 +131,7 @@ pub(crate) fn blocked(k: &MatmulKernel) -> Result<Compiled> {
     let load_a = operand(&mut p, &k.a, &k.inputs, &k.batch);
     let load_b = operand(&mut p, &k.b, &k.inputs, &k.batch);
     let store = matmul_store(&mut p, k);
+    let sums = matmul_sums_store(&mut p, k);
 
     // Element types of the bindings: operands read as vec4 are bound as vec4 arrays.
     let mut types: Vec<String> = k
@@ -156,15 +153,9 @@ pub(crate) fn blocked(k: &MatmulKernel) -> Result<Compiled> {
     if b_mode != Vec4Along::Scalar {
         types[b_in.expect("strided")] = "vec4<f32>".into();
     }
-    let out_dt = k
-        .epilogue
-        .as_ref()
-        .map_or(DType::F32, |e| e.output_dtypes()[0]);
-    let head = bindings_typed(
-        &types,
-        &[storage_ty(out_dt).to_string()],
-        !p.params.is_empty(),
-    );
+    let mut outs = vec![storage_ty(k.output_dtype()).to_string()];
+    outs.extend(sums.iter().map(|(_, dt)| storage_ty(*dt).to_string()));
+    let head = bindings_typed(&types, &outs, !p.params.is_empty());
 
     let mut s = String::new();
     let _ = writeln!(
@@ -188,6 +179,9 @@ pub(crate) fn blocked(k: &MatmulKernel) -> Result<Compiled> {
         s,
         "fn store(bi: i32, r: i32, c: i32, acc: f32) {{\n{store}\n}}"
     );
+    if let Some((f, _)) = &sums {
+        s.push_str(f);
+    }
     s.push_str("@compute @workgroup_size(8, 8, 1)\nfn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {\n");
     let _ = writeln!(
         s,
@@ -207,6 +201,11 @@ pub(crate) fn blocked(k: &MatmulKernel) -> Result<Compiled> {
     for r in 0..rows {
         for j in 0..cv {
             let _ = writeln!(s, "    var c{r}_{j} = vec4<f32>(0.0);");
+        }
+    }
+    if sums.is_some() {
+        for j in 0..cv {
+            let _ = writeln!(s, "    var s{j} = vec4<f32>(0.0);");
         }
     }
     // Vector loads clamp rows/columns past the edge (their results are never stored).
@@ -317,6 +316,24 @@ pub(crate) fn blocked(k: &MatmulKernel) -> Result<Compiled> {
             );
         }
     }
+    // Column sums: every invocation adds the B values it loaded (cheaper than a branch on
+    // SIMD lanes); the first row of the first row of tiles stores them. Only the vec4 loads
+    // along n can reach past k = K (their A factor is zero there, the sum must skip them).
+    if sums.is_some() {
+        let masked = b_mode == Vec4Along::Outer && !kk.is_multiple_of(4);
+        for j in 0..cv {
+            for t in 0..4 {
+                if masked {
+                    let _ = writeln!(
+                        s,
+                        "        s{j} += select(vec4<f32>(0.0), b{t}_{j}, k0 + {t} < K);"
+                    );
+                } else {
+                    let _ = writeln!(s, "        s{j} += b{t}_{j};");
+                }
+            }
+        }
+    }
     s.push_str("    }\n");
     for r in 0..rows {
         for j in 0..cv {
@@ -330,6 +347,19 @@ pub(crate) fn blocked(k: &MatmulKernel) -> Result<Compiled> {
             }
         }
     }
+    if sums.is_some() {
+        let _ = writeln!(s, "    if (t / {tiles_n} == 0 && lid.y == 0u) {{");
+        for j in 0..cv {
+            for i in 0..4 {
+                let c = 4 * j + i;
+                let _ = writeln!(
+                    s,
+                    "        if (col0 + {c} < N) {{\n            store_sum(bi, col0 + {c}, s{j}[{i}]);\n        }}"
+                );
+            }
+        }
+        s.push_str("    }\n");
+    }
     s.push_str("}\n");
     p.body.clear();
     assemble(
@@ -339,6 +369,6 @@ pub(crate) fn blocked(k: &MatmulKernel) -> Result<Compiled> {
         p,
         tiles_m * tiles_n * nb,
         k.inputs.len(),
-        1,
+        outs.len(),
     )
 }

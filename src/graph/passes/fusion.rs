@@ -7,11 +7,15 @@
 //!    index), or when the producer is *linear* (it reads every input at its own linear index
 //!    or as a scalar), which lets any index of the consumer stand for the producer's. Taken
 //!    in topological order, chains collapse into their last consumer.
-//! 2. **Epilogues.** A map that reads a matmul's result at its own coordinates (bias,
-//!    activation, scale) becomes the matmul's epilogue, `Acc` standing for the dot product.
-//! 3. **Sibling merge.** Map kernels over the same space with no path between them become
-//!    one multi-output kernel (a value needed both inside and outside a fused chain, or
-//!    independent updates).
+//! 2. **Column sums.** `reduce_sum(g, axis=0)` of a matrix that a matmul also reads whole as
+//!    its `b` operand — a dense layer's bias gradient beside its weight gradient `xᵀ·g` —
+//!    becomes a second output of that matmul.
+//! 3. **Epilogues.** A map that reads a matmul's or a reduction's result at its own
+//!    coordinates (bias, activation, scale, an optimizer update) becomes that kernel's
+//!    epilogue, `Acc` standing for the accumulated value; a matmul with column sums takes
+//!    one for each output.
+//! 4. **Operands.** A map still standing alone is recomputed inside the matmul operands
+//!    and reduction prologues reading it, when every reader can take it.
 //!
 //! A producer left without readers is removed by dead-code elimination afterwards. Kernels
 //! never bind more buffers than the device allows; scalar constants become kernel
@@ -20,8 +24,9 @@
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::graph::ir::{Graph, NodeKind, ValueId};
+use crate::graph::passes::reaches;
 use crate::kernel::ir::{
-    Expr, Index, Kernel, MapKernel, MatmulKernel, Node, NodeId, Operand, ReduceOp,
+    ColumnSums, Expr, Index, Kernel, MapKernel, MatmulKernel, Node, NodeId, Operand, ReduceOp,
     contiguous_strides, map_args,
 };
 use crate::ops::{Buf, Lowering};
@@ -66,8 +71,15 @@ fn single_map(l: &Lowering) -> Option<&MapKernel> {
     (k.store.is_none() && plain_ins && plain_outs).then_some(k)
 }
 
+/// Whether `index` reads a contiguous tensor of the space's shape at each point's own
+/// coordinates. Strides along axes of size 1 do not matter: the coordinate there is 0
+/// (broadcasting gives them stride 0).
 fn is_identity(index: &Index, space: &[usize]) -> bool {
-    matches!(index, Index::Affine { offset: 0, strides } if *strides == contiguous_strides(space))
+    let Index::Affine { offset: 0, strides } = index else {
+        return false;
+    };
+    let want = contiguous_strides(space);
+    strides.len() == space.len() && (0..space.len()).all(|d| space[d] == 1 || strides[d] == want[d])
 }
 
 fn is_constant(index: &Index) -> bool {
@@ -242,7 +254,7 @@ fn operand_site(k: &MatmulKernel, input: u32) -> Option<bool> {
         matches!(o, Operand::Strided { input: x, offset: 0, batch, row, col: 1 }
             if *x == input && batch.is_empty() && *row == cols as i64)
     };
-    let in_epilogue = k.epilogue.as_ref().is_some_and(|e| {
+    let in_epilogue = k.epilogues().any(|e| {
         e.nodes
             .iter()
             .any(|n| matches!(n, Node::Load { input: x, .. } if *x == input))
@@ -371,7 +383,7 @@ fn inline(
             };
             let other = if is_a { &mut mk.b } else { &mut mk.a };
             renumber_operand(other, &keep);
-            if let Some(e) = &mut mk.epilogue {
+            for e in mk.epilogues_mut() {
                 renumber_loads(e, &keep);
             }
             *(if is_a { &mut mk.a } else { &mut mk.b }) = operand;
@@ -429,7 +441,7 @@ pub fn run(g: &mut Graph, max_bindings: usize) -> Result<bool> {
     inline_producers(g, max_bindings, false)
 }
 
-/// Step 3, after epilogues: a map that is still its own kernel inlines into matmul operands
+/// Step 4, after epilogues: a map that is still its own kernel inlines into matmul operands
 /// too (recomputed in the operand loads), when every reader can take it. Later than step 1
 /// so that a map right after a matmul becomes that matmul's epilogue (computed once).
 pub fn run_operands(g: &mut Graph, max_bindings: usize) -> Result<bool> {
@@ -518,13 +530,126 @@ fn inline_producers(g: &mut Graph, max_bindings: usize, operands: bool) -> Resul
     Ok(changed)
 }
 
-/// Step 2, run after dead-code elimination so use counts are exact.
+/// Step 2: a column sum joins a matmul reading the same matrix (one per run: run it again
+/// until it changes nothing).
+pub fn run_column_sums(g: &mut Graph) -> Result<bool> {
+    let mut parts: Vec<Option<Part>> = (0..g.nodes.len())
+        .map(|i| part_of(&g.nodes[i].kind.clone(), g, i))
+        .collect::<Result<_>>()?;
+    let mut removed = vec![];
+    for r in 0..g.nodes.len() {
+        let Some((read, k, n)) = parts[r].as_ref().and_then(|p| column_sum(&p.lowering)) else {
+            continue;
+        };
+        let v = g.nodes[r].inputs[read];
+        let found = (0..g.nodes.len()).find(|&mi| {
+            mi != r
+                && parts[mi].as_ref().is_some_and(|p| {
+                    sums_operand(&p.lowering, k, n)
+                        .is_some_and(|j| g.nodes[mi].inputs[j as usize] == v)
+                })
+        });
+        let Some(mi) = found else { continue };
+        let outputs = vec![g.nodes[mi].outputs[0], g.nodes[r].outputs[0]];
+        if reaches(g, &outputs, &g.nodes[mi].inputs) {
+            continue;
+        }
+        let (mp, rp) = (parts[mi].take().unwrap(), parts[r].take().unwrap());
+        let Kernel::Matmul(mut mk) = mp.lowering.calls[0].kernel.clone() else {
+            unreachable!("sums_operand gives matmuls")
+        };
+        mk.column_sums = Some(Box::new(ColumnSums { epilogue: None }));
+        let n_in = g.nodes[mi].inputs.len();
+        let ops: Vec<_> = mp.ops.iter().chain(&rp.ops).copied().collect();
+        // The merged node takes the later place; readers of the earlier node's output
+        // between the two move after it (toposort below).
+        let (later, earlier) = (mi.max(r), mi.min(r));
+        g.nodes[later] = crate::graph::ir::Node {
+            kind: NodeKind::Fused {
+                name: format!("fused[{}]", ops.join(",")),
+                ops,
+                lowering: Lowering::single(Kernel::Matmul(mk), n_in, 2),
+            },
+            inputs: g.nodes[mi].inputs.clone(),
+            outputs,
+        };
+        g.nodes[earlier].outputs.clear();
+        removed.push(earlier);
+        break; // the order is restored below before the next search
+    }
+    let changed = !removed.is_empty();
+    remove_nodes(g, &removed);
+    Ok(changed)
+}
+
+/// Drops the nodes at `removed` (their outputs now come from other nodes) and restores the
+/// topological order.
+fn remove_nodes(g: &mut Graph, removed: &[usize]) {
+    if removed.is_empty() {
+        return;
+    }
+    let mut i = 0;
+    g.nodes.retain(|_| {
+        i += 1;
+        !removed.contains(&(i - 1))
+    });
+    g.toposort();
+}
+
+/// A plain `reduce_sum` over axis 0 of a contiguous f32 matrix `[k, n]`: which node input
+/// it reads, and `k`, `n`.
+fn column_sum(l: &Lowering) -> Option<(usize, usize, usize)> {
+    let (Kernel::Reduce(rk), _) = single_accumulator(l)? else {
+        return None;
+    };
+    let e = &rk.prologue;
+    let plain_load = e.nodes.len() == 1
+        && matches!(&e.nodes[0], Node::Load { input: 0, index } if is_identity(index, &rk.space));
+    (rk.op == ReduceOp::Sum
+        && rk.epilogue.is_none()
+        && rk.space.len() == 2
+        && rk.axes == [0]
+        && rk.inputs == [DType::F32]
+        && plain_load)
+        .then(|| (0, rk.space[0], rk.space[1]))
+}
+
+/// The input of a plain 2-D matmul without epilogue that reads its `b` operand as a whole
+/// contiguous `[k, n]` matrix.
+fn sums_operand(l: &Lowering, k: usize, n: usize) -> Option<u32> {
+    let (Kernel::Matmul(mk), _) = single_accumulator(l)? else {
+        return None;
+    };
+    match &mk.b {
+        Operand::Strided {
+            input,
+            offset: 0,
+            batch,
+            row,
+            col: 1,
+        } if batch.is_empty()
+            && mk.batch.is_empty()
+            && *row == n as i64
+            && (mk.k, mk.n) == (k, n)
+            && mk.epilogue.is_none()
+            && mk.column_sums.is_none() =>
+        {
+            Some(*input)
+        }
+        _ => None,
+    }
+}
+
+/// Step 3, run after dead-code elimination so use counts are exact. Returns whether it
+/// changed anything; run it again until it does not (each run folds at most one epilogue
+/// into a multi-output kernel).
 pub fn run_epilogues(g: &mut Graph, max_bindings: usize) -> Result<bool> {
     let mut parts: Vec<Option<Part>> = (0..g.nodes.len())
         .map(|i| part_of(&g.nodes[i].kind.clone(), g, i))
         .collect::<Result<_>>()?;
-    let changed = epilogues(g, &mut parts, max_bindings);
+    let (changed, removed) = epilogues(g, &mut parts, max_bindings);
     write_back(g, parts);
+    remove_nodes(g, removed.as_slice());
     Ok(changed)
 }
 
@@ -542,33 +667,37 @@ fn write_back(g: &mut Graph, parts: Vec<Option<Part>>) {
     }
 }
 
-/// The kernel of a node lowered to one plain matmul or reduction call without an epilogue,
-/// with the space of its result.
-fn single_accumulator(l: &Lowering) -> Option<(&Kernel, Vec<usize>)> {
+/// The kernel of a node lowered to one plain matmul or reduction call, with the space of
+/// each output that has no epilogue yet (`None` for one that has).
+fn single_accumulator(l: &Lowering) -> Option<(&Kernel, Vec<Option<Vec<usize>>>)> {
     if l.alias.is_some() || !l.temps.is_empty() || l.calls.len() != 1 {
         return None;
     }
     let c = &l.calls[0];
-    let plain =
-        c.inputs.iter().enumerate().all(|(i, b)| *b == Buf::In(i)) && c.outputs == [Buf::Out(0)];
-    if !plain {
+    let plain_ins = c.inputs.iter().enumerate().all(|(i, b)| *b == Buf::In(i));
+    let plain_outs = c.outputs.iter().enumerate().all(|(i, b)| *b == Buf::Out(i));
+    if !plain_ins || !plain_outs || c.outputs.len() != c.kernel.output_dtypes().len() {
         return None;
     }
     match &c.kernel {
-        Kernel::Matmul(k) if k.epilogue.is_none() => {
+        Kernel::Matmul(k) => {
             let mut space = k.batch.clone();
             space.extend([k.m, k.n]);
-            Some((&c.kernel, space))
+            let mut spaces = vec![k.epilogue.is_none().then_some(space)];
+            if let Some(cs) = &k.column_sums {
+                let mut space = k.batch.clone();
+                space.push(k.n);
+                spaces.push(cs.epilogue.is_none().then_some(space));
+            }
+            Some((&c.kernel, spaces))
         }
         // An arg reduction's result is an index, which an epilogue would not expect.
-        Kernel::Reduce(k)
-            if k.epilogue.is_none() && !matches!(k.op, ReduceOp::ArgMax | ReduceOp::ArgMin) =>
-        {
+        Kernel::Reduce(k) if !matches!(k.op, ReduceOp::ArgMax | ReduceOp::ArgMin) => {
             let space = (0..k.space.len())
                 .filter(|a| !k.axes.contains(a))
                 .map(|a| k.space[a])
                 .collect();
-            Some((&c.kernel, space))
+            Some((&c.kernel, vec![k.epilogue.is_none().then_some(space)]))
         }
         _ => None,
     }
@@ -577,8 +706,14 @@ fn single_accumulator(l: &Lowering) -> Option<(&Kernel, Vec<usize>)> {
 /// Folds a single-output map that is the only reader of a matmul's or a reduction's result,
 /// at the same coordinates, into that kernel as its epilogue (`Acc` is the dot product or
 /// the reduced value): a bias add and activation after a matmul, an optimizer update after
-/// the matmul or reduction computing its gradient.
-fn epilogues(g: &mut Graph, parts: &mut [Option<Part>], max_bindings: usize) -> bool {
+/// the matmul or reduction computing its gradient. Returns whether it changed anything and
+/// the nodes to remove: a multi-output producer whose outputs moved to the consumer's node
+/// (the sweep stops there, as producers and uses changed).
+fn epilogues(
+    g: &mut Graph,
+    parts: &mut [Option<Part>],
+    max_bindings: usize,
+) -> (bool, Option<usize>) {
     let producers = g.producers();
     let uses = g.use_counts();
     let roots = g.roots();
@@ -597,10 +732,25 @@ fn epilogues(g: &mut Graph, parts: &mut [Option<Part>], max_bindings: usize) -> 
                 continue;
             }
             let Some(mp) = &parts[mi] else { continue };
-            let Some((mk, space)) = single_accumulator(&mp.lowering) else {
+            let Some((mk, spaces)) = single_accumulator(&mp.lowering) else {
+                continue;
+            };
+            let o = g.nodes[mi].outputs.iter().position(|&x| x == v).unwrap();
+            let Some(space) = spaces[o].clone() else {
                 continue;
             };
             if space != ck.space {
+                continue;
+            }
+            // The consumer's node will produce the producer's other outputs too: none of
+            // its own inputs may depend on them.
+            let others: Vec<ValueId> = g.nodes[mi]
+                .outputs
+                .iter()
+                .copied()
+                .filter(|&x| x != v)
+                .collect();
+            if !others.is_empty() && reaches(g, &others, &g.nodes[c].inputs) {
                 continue;
             }
             let reads_v_at_same_point = ck.expr.nodes.iter().all(|n| match n {
@@ -653,7 +803,11 @@ fn epilogues(g: &mut Graph, parts: &mut [Option<Part>], max_bindings: usize) -> 
             let epilogue = Some(b.finish(vec![ids[ck.expr.outputs[0] as usize]]));
             let kernel = match mk.clone() {
                 Kernel::Matmul(mut k) => {
-                    (k.inputs, k.epilogue) = (dtypes, epilogue);
+                    k.inputs = dtypes;
+                    match (o, &mut k.column_sums) {
+                        (1, Some(cs)) => cs.epilogue = epilogue,
+                        _ => k.epilogue = epilogue,
+                    }
                     Kernel::Matmul(k)
                 }
                 Kernel::Reduce(mut k) => {
@@ -663,16 +817,24 @@ fn epilogues(g: &mut Graph, parts: &mut [Option<Part>], max_bindings: usize) -> 
                 _ => unreachable!("single_accumulator gives matmuls and reductions"),
             };
             let n_in = inputs.len();
+            let n_out = spaces.len();
             let mut ops = mp.ops.clone();
             ops.extend(cp.ops.iter().copied());
             parts[c] = Some(Part {
                 ops,
-                lowering: Lowering::single(kernel, n_in, 1),
+                lowering: Lowering::single(kernel, n_in, n_out),
             });
             g.nodes[c].inputs = inputs;
+            if n_out > 1 {
+                let mut outputs = std::mem::take(&mut g.nodes[mi].outputs);
+                outputs[o] = g.nodes[c].outputs[0];
+                g.nodes[c].outputs = outputs;
+                parts[mi] = None;
+                return (true, Some(mi));
+            }
             changed = true;
             break;
         }
     }
-    changed
+    (changed, None)
 }

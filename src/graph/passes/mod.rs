@@ -35,7 +35,11 @@ pub fn optimize(g: &mut Graph) -> Result<()> {
     if fusion::run(g, max_bindings)? {
         dce::run(g)?;
     }
-    if fusion::run_epilogues(g, max_bindings)? {
+    while fusion::run_column_sums(g)? {
+        dce::run(g)?;
+    }
+    // A multi-output producer (a matmul with column sums) takes one epilogue per run.
+    while fusion::run_epilogues(g, max_bindings)? {
         dce::run(g)?;
     }
     if fusion::run_operands(g, max_bindings)? {
@@ -64,6 +68,24 @@ pub fn replace_uses(g: &mut Graph, from: ValueId, to: ValueId) -> bool {
     g.outputs.iter_mut().for_each(&mut swap);
     g.variable_writes.iter_mut().for_each(|(_, v)| swap(v));
     changed
+}
+
+/// Whether any value in `to` depends on a value in `from` (is computed from it, or is it).
+/// Nodes must be in topological order. A rewrite that makes one node produce `from` and
+/// read `to` would make a cycle.
+pub fn reaches(g: &Graph, from: &[ValueId], to: &[ValueId]) -> bool {
+    let mut reached = vec![false; g.values.len()];
+    for &v in from {
+        reached[v] = true;
+    }
+    for n in &g.nodes {
+        if n.inputs.iter().any(|&i| reached[i]) {
+            for &o in &n.outputs {
+                reached[o] = true;
+            }
+        }
+    }
+    to.iter().any(|&v| reached[v])
 }
 
 #[cfg(test)]
