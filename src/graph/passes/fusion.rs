@@ -270,14 +270,14 @@ fn operand_site(k: &MatmulKernel, input: u32) -> Option<bool> {
 }
 
 /// Renumbers the inputs a matmul operand reads.
-fn renumber_operand(o: &mut Operand, keep: &dyn Fn(u32) -> u32) {
+pub(super) fn renumber_operand(o: &mut Operand, keep: &dyn Fn(u32) -> u32) {
     match o {
         Operand::Strided { input, .. } => *input = keep(*input),
         Operand::Expr { expr, .. } => renumber_loads(expr, keep),
     }
 }
 
-fn renumber_loads(e: &mut Expr, keep: &dyn Fn(u32) -> u32) {
+pub(super) fn renumber_loads(e: &mut Expr, keep: &dyn Fn(u32) -> u32) {
     for n in &mut e.nodes {
         if let Node::Load { input, .. } = n {
             *input = keep(*input);

@@ -6,6 +6,7 @@ pub mod cse;
 pub mod dce;
 pub mod fold;
 pub mod fusion;
+pub mod literals;
 pub mod simplify;
 
 use super::ir::{Graph, ValueId};
@@ -43,6 +44,9 @@ pub fn optimize(g: &mut Graph) -> Result<()> {
         dce::run(g)?;
     }
     if fusion::run_operands(g, max_bindings)? {
+        dce::run(g)?;
+    }
+    if literals::run(g)? {
         dce::run(g)?;
     }
     Ok(())
