@@ -200,6 +200,37 @@ fn w2_chain_is_one_dispatch_traced() {
     }
 }
 
+/// Planning compiles a concrete function's pipelines; calls only dispatch them.
+#[test]
+fn pipelines_are_compiled_while_planning() {
+    let Ok(gpu) = Device::wgpu(0) else {
+        return; // WGFLOW_REQUIRE_GPU makes CI fail earlier when wgpu is missing
+    };
+    let dev = Device::new(gpu.physical_device(), Default::default()).unwrap();
+    with_device(&dev, || {
+        // A shape no other test uses, so its kernel is not in the pipeline cache yet.
+        let x = ops::random_uniform([7, 331], -2.0, 2.0, 5).unwrap();
+        let f = function(|a: &[Arg]| {
+            let x = a[0].tensor()?;
+            ops::softplus(&((x * 0.75)? - 3.5)?)
+        });
+        let s0 = dev.stats();
+        f.get_concrete_function(args![&x]).unwrap();
+        let s1 = dev.stats();
+        assert!(
+            s1.pipelines > s0.pipelines,
+            "planning compiled the fused kernel"
+        );
+        assert_eq!(s1.dispatches, s0.dispatches, "planning ran nothing");
+        for _ in 0..3 {
+            f.call(args![&x]).unwrap().to_vec::<f32>().unwrap();
+        }
+        let s2 = dev.stats();
+        assert_eq!(s2.pipelines, s1.pipelines, "calls compile nothing");
+        assert_eq!(s2.dispatches - s1.dispatches, 3);
+    });
+}
+
 #[test]
 fn unknown_dimensions_share_a_trace_only_when_the_graph_allows() {
     for dev in devices() {

@@ -17,6 +17,13 @@ pub(crate) enum Storage {
     Wgpu(::wgpu::Buffer),
 }
 
+/// A kernel made ready once for many runs: on wgpu its WGSL generated and its pipeline
+/// compiled, so a planned graph's replay skips code generation and the pipeline lookup.
+pub(crate) enum PreparedKernel {
+    Cpu(Box<Kernel>),
+    Wgpu(wgpu::Prepared),
+}
+
 #[allow(clippy::large_enum_variant)] // one per logical device
 pub(crate) enum Backend {
     Cpu(cpu::CpuBackend),
@@ -90,6 +97,38 @@ impl Backend {
                 let outs: Vec<&::wgpu::Buffer> = outputs.iter().map(|s| s.gpu()).collect();
                 b.run(dev, kernel, &ins, &outs)
             }
+        }
+    }
+
+    /// Makes `kernel` ready to run many times (see [`PreparedKernel`]).
+    pub fn prepare(&self, dev: &DeviceInner, kernel: &Kernel) -> Result<PreparedKernel> {
+        match self {
+            Backend::Cpu(_) => Ok(PreparedKernel::Cpu(Box::new(kernel.clone()))),
+            Backend::Wgpu(b) => Ok(PreparedKernel::Wgpu(b.prepare(dev, kernel)?)),
+        }
+    }
+
+    /// [`Backend::run`] for a kernel prepared on this backend.
+    pub fn run_prepared(
+        &self,
+        dev: &DeviceInner,
+        kernel: &PreparedKernel,
+        inputs: &[&Storage],
+        outputs: &[&Storage],
+    ) -> Result<()> {
+        crate::memory::Counters::add(&dev.counters.dispatches);
+        match (self, kernel) {
+            (Backend::Cpu(b), PreparedKernel::Cpu(k)) => {
+                let ins: Vec<&cpu::CpuStorage> = inputs.iter().map(|s| s.cpu()).collect();
+                let outs: Vec<&cpu::CpuStorage> = outputs.iter().map(|s| s.cpu()).collect();
+                b.run(k, &ins, &outs)
+            }
+            (Backend::Wgpu(b), PreparedKernel::Wgpu(k)) => {
+                let ins: Vec<&::wgpu::Buffer> = inputs.iter().map(|s| s.gpu()).collect();
+                let outs: Vec<&::wgpu::Buffer> = outputs.iter().map(|s| s.gpu()).collect();
+                b.run_prepared(dev, k, &ins, &outs)
+            }
+            _ => unreachable!("a kernel prepared for another backend"),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The planned executor: a graph compiled once into a list of steps with their kernels
-//! lowered, and a replay that runs them.
+//! lowered and prepared (on wgpu: WGSL generated and pipelines compiled while planning),
+//! and a replay that dispatches them.
 //!
 //! Planning decides, for every value, the step after which nothing reads it; a replay drops
 //! the value's buffer there, so the device pool hands it to the next allocation of its size
@@ -9,6 +10,7 @@
 
 use super::ir::{Graph, HostEffect, HostValues, NodeKind, PrintTarget, ValueId};
 use crate::autodiff::Variable;
+use crate::backend::PreparedKernel;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::{Lowering, Meta};
@@ -31,6 +33,8 @@ enum Step {
     Kernels {
         name: String,
         lowering: Lowering,
+        /// The lowering's kernels, ready to dispatch (pipelines compiled while planning).
+        prepared: Vec<PreparedKernel>,
         inputs: Vec<ValueId>,
         outputs: Vec<ValueId>,
     },
@@ -162,18 +166,10 @@ impl Plan {
                     var: v.clone(),
                     out: node.outputs[0],
                 },
-                NodeKind::Op(op) => Step::Kernels {
-                    name: op.name().to_string(),
-                    lowering: op.lower(&ins, &metas)?,
-                    inputs: node.inputs.clone(),
-                    outputs: node.outputs.clone(),
-                },
-                NodeKind::Fused { name, lowering, .. } => Step::Kernels {
-                    name: name.clone(),
-                    lowering: lowering.clone(),
-                    inputs: node.inputs.clone(),
-                    outputs: node.outputs.clone(),
-                },
+                NodeKind::Op(op) => kernels_step(graph, op.name(), op.lower(&ins, &metas)?, node)?,
+                NodeKind::Fused { name, lowering, .. } => {
+                    kernels_step(graph, name, lowering.clone(), node)?
+                }
                 NodeKind::Print { target } => Step::Print {
                     target: target.clone(),
                     inputs: node.inputs.clone(),
@@ -287,14 +283,16 @@ impl Plan {
                 Step::Kernels {
                     name,
                     lowering,
+                    prepared,
                     inputs,
                     outputs,
                 } => {
                     let ins: Vec<Tensor> = inputs.iter().map(|&i| get(&vals, i)).collect();
                     let refs: Vec<&Tensor> = ins.iter().collect();
                     let metas: Vec<Meta> = outputs.iter().map(|&o| self.metas[o].clone()).collect();
-                    let outs = crate::ops::execute(&self.device, lowering, &refs, &metas)
-                        .map_err(|e| prefix(name, e))?;
+                    let outs =
+                        crate::ops::execute(&self.device, lowering, Some(prepared), &refs, &metas)
+                            .map_err(|e| prefix(name, e))?;
                     for (o, t) in outputs.iter().zip(outs) {
                         vals[*o] = Some(t);
                     }
@@ -386,6 +384,30 @@ impl Plan {
         }
         Ok(outs)
     }
+}
+
+/// A node's kernels step, with its kernels prepared on the graph's device now (an error in
+/// one — a WGSL compile error, too many bindings — surfaces while planning).
+fn kernels_step(
+    graph: &Graph,
+    name: &str,
+    lowering: Lowering,
+    node: &super::ir::Node,
+) -> Result<Step> {
+    let dev = &graph.device.0;
+    let prepared = lowering
+        .calls
+        .iter()
+        .map(|c| dev.backend.prepare(dev, &c.kernel))
+        .collect::<Result<Vec<_>>>()
+        .map_err(|e| prefix(name, e))?;
+    Ok(Step::Kernels {
+        name: name.to_string(),
+        lowering,
+        prepared,
+        inputs: node.inputs.clone(),
+        outputs: node.outputs.clone(),
+    })
 }
 
 /// Whether a scalar predicate holds: true, or a nonzero number (reads it to the host).

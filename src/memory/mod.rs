@@ -35,6 +35,9 @@ pub struct DeviceStats {
     pub readbacks: u64,
     /// Host-to-device writes.
     pub uploads: u64,
+    /// Compute pipelines compiled (wgpu; a kernel's first use compiles it, later uses and
+    /// other logical devices of the same GPU reuse it).
+    pub pipelines: u64,
 }
 
 #[derive(Default)]
@@ -43,6 +46,7 @@ pub(crate) struct Counters {
     pub submissions: AtomicU64,
     pub readbacks: AtomicU64,
     pub uploads: AtomicU64,
+    pub pipelines: AtomicU64,
 }
 
 impl Counters {
@@ -52,6 +56,7 @@ impl Counters {
             submissions: self.submissions.load(Ordering::Relaxed),
             readbacks: self.readbacks.load(Ordering::Relaxed),
             uploads: self.uploads.load(Ordering::Relaxed),
+            pipelines: self.pipelines.load(Ordering::Relaxed),
         }
     }
     pub fn add(counter: &AtomicU64) {

@@ -268,7 +268,7 @@ pub fn apply(op: Op, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
     let device = op_device(op.name(), inputs)?;
     op.def().check_values(inputs)?;
     let lowering = op.lower(&metas, &outs)?;
-    let outputs = execute(&device, &lowering, inputs, &outs)?;
+    let outputs = execute(&device, &lowering, None, inputs, &outs)?;
     crate::autodiff::record(&op, inputs, &outputs);
     Ok(outputs)
 }
@@ -278,9 +278,12 @@ pub fn apply1(op: Op, inputs: &[&Tensor]) -> Result<Tensor> {
     Ok(apply(op, inputs)?.swap_remove(0))
 }
 
+/// Runs a lowering: allocates its outputs and temporaries and runs its calls, with the
+/// calls' kernels `prepared` beforehand when given (a planned graph's replay).
 pub(crate) fn execute(
     device: &Device,
     low: &Lowering,
+    prepared: Option<&[crate::backend::PreparedKernel]>,
     inputs: &[&Tensor],
     outs: &[Meta],
 ) -> Result<Vec<Tensor>> {
@@ -306,10 +309,13 @@ pub(crate) fn execute(
         Buf::Temp(i) => temp_bufs[i].storage(),
     };
     let dev = &device.0;
-    for call in &low.calls {
+    for (i, call) in low.calls.iter().enumerate() {
         let ins: Vec<_> = call.inputs.iter().map(get).collect();
         let os: Vec<_> = call.outputs.iter().map(get).collect();
-        dev.backend.run(dev, &call.kernel, &ins, &os)?;
+        match prepared {
+            Some(p) => dev.backend.run_prepared(dev, &p[i], &ins, &os)?,
+            None => dev.backend.run(dev, &call.kernel, &ins, &os)?,
+        }
     }
     Ok(out_bufs
         .into_iter()

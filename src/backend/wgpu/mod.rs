@@ -50,6 +50,13 @@ struct Pending {
 /// A bind-group layout and the pipeline layout over it, per (inputs, outputs, params).
 type Layout = (wgpu::BindGroupLayout, wgpu::PipelineLayout);
 
+/// A kernel ready to dispatch: its generated code and parameters, and its pipeline (none
+/// when it has no workgroups).
+pub(crate) struct Prepared {
+    compiled: Compiled,
+    pipeline: Option<(Arc<wgpu::ComputePipeline>, Arc<Layout>)>,
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -286,7 +293,7 @@ impl WgpuBackend {
             .clone()
     }
 
-    fn pipeline(&self, c: &Compiled) -> Result<Arc<wgpu::ComputePipeline>> {
+    fn pipeline(&self, dev: &DeviceInner, c: &Compiled) -> Result<Arc<wgpu::ComputePipeline>> {
         if let Some(p) = lock(&self.pipelines).get(&c.source) {
             return Ok(p.clone());
         }
@@ -320,6 +327,7 @@ impl WgpuBackend {
             ));
         }
         let p = Arc::new(pipeline);
+        Counters::add(&dev.counters.pipelines);
         lock(&self.pipelines).insert(c.source.clone(), p.clone());
         Ok(p)
     }
@@ -331,10 +339,46 @@ impl WgpuBackend {
         inputs: &[&wgpu::Buffer],
         outputs: &[&wgpu::Buffer],
     ) -> Result<()> {
+        let prepared = self.prepare(dev, kernel)?;
+        self.run_prepared(dev, &prepared, inputs, outputs)
+    }
+
+    /// Generates the kernel's WGSL and gets its pipeline (compiled on first use), once:
+    /// a planned graph keeps the result and skips both on every replay.
+    pub fn prepare(&self, dev: &DeviceInner, kernel: &Kernel) -> Result<Prepared> {
         let compiled = compile(kernel, &self.target)?;
         if compiled.workgroups == 0 {
-            return Ok(());
+            return Ok(Prepared {
+                compiled,
+                pipeline: None,
+            });
         }
+        if compiled.n_in + compiled.n_out > self.max_bindings() {
+            return Err(Error::invalid(
+                &compiled.label,
+                "kernel binds more buffers than the adapter allows",
+            ));
+        }
+        let pipeline = self.pipeline(dev, &compiled)?;
+        let layout = self.layout(compiled.n_in, compiled.n_out, !compiled.params.is_empty());
+        Ok(Prepared {
+            compiled,
+            pipeline: Some((pipeline, layout)),
+        })
+    }
+
+    /// Encodes one dispatch of a prepared kernel.
+    pub fn run_prepared(
+        &self,
+        dev: &DeviceInner,
+        prepared: &Prepared,
+        inputs: &[&wgpu::Buffer],
+        outputs: &[&wgpu::Buffer],
+    ) -> Result<()> {
+        let compiled = &prepared.compiled;
+        let Some((pipeline, layout)) = &prepared.pipeline else {
+            return Ok(()); // no workgroups: nothing to do
+        };
         if compiled.n_in != inputs.len() || compiled.n_out != outputs.len() {
             return Err(Error::invalid(
                 &compiled.label,
@@ -347,14 +391,6 @@ impl WgpuBackend {
                 ),
             ));
         }
-        if inputs.len() + outputs.len() > self.max_bindings() {
-            return Err(Error::invalid(
-                &compiled.label,
-                "kernel binds more buffers than the adapter allows",
-            ));
-        }
-        let pipeline = self.pipeline(&compiled)?;
-        let layout = self.layout(compiled.n_in, compiled.n_out, !compiled.params.is_empty());
         let mut p = lock(&self.pending);
         let param_binding = if compiled.params.is_empty() {
             None
@@ -395,7 +431,7 @@ impl WgpuBackend {
                 label: None,
                 timestamp_writes: None,
             });
-            pass.set_pipeline(&pipeline);
+            pass.set_pipeline(pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(x, y, 1);
         }
