@@ -134,6 +134,7 @@ fn traced_step_dispatches_and_memory() {
             let (m, o) = (model.clone(), opt.clone());
             let step = function(move |a: &[Arg]| m.train_step(a[0].tensor()?, a[1].tensor()?, &*o));
             step.call(args![&x, &y])?.to_scalar::<f32>()?; // trace, compile, warm
+            step.call(args![&x, &y])?.to_scalar::<f32>()?; // variables' second buffers
             dev.synchronize()?;
             dev.reset_peak();
             let s2 = dev.stats();
@@ -147,6 +148,8 @@ fn traced_step_dispatches_and_memory() {
             // weight gradient's matmul, each update inside the kernel computing its gradient).
             assert!(traced * 3 <= eager, "{dev}: traced {traced} vs eager {eager}");
             assert_eq!(s3.submissions - s2.submissions, 0, "nothing submitted before the read");
+            // The replay binds the buffers of an earlier call: no new bind groups.
+            assert_eq!(s3.bind_groups, s2.bind_groups, "{dev}: bind groups made again");
             assert!(traced_peak <= eager_peak, "{dev}: peak {traced_peak} > {eager_peak}");
             Ok(())
         })

@@ -17,8 +17,9 @@ pub(crate) enum Storage {
     Wgpu(::wgpu::Buffer),
 }
 
-/// A kernel made ready once for many runs: on wgpu its WGSL generated and its pipeline
-/// compiled, so a planned graph's replay skips code generation and the pipeline lookup.
+/// A kernel made ready once for many runs: on wgpu its WGSL generated, its pipeline
+/// compiled and its parameters uploaded, so a planned graph's replay skips all three (and
+/// reuses its bind group while it binds the same buffers).
 pub(crate) enum PreparedKernel {
     Cpu(Box<Kernel>),
     Wgpu(wgpu::Prepared),
@@ -104,7 +105,7 @@ impl Backend {
     pub fn prepare(&self, dev: &DeviceInner, kernel: &Kernel) -> Result<PreparedKernel> {
         match self {
             Backend::Cpu(_) => Ok(PreparedKernel::Cpu(Box::new(kernel.clone()))),
-            Backend::Wgpu(b) => Ok(PreparedKernel::Wgpu(b.prepare(dev, kernel)?)),
+            Backend::Wgpu(b) => Ok(PreparedKernel::Wgpu(b.prepare(dev, kernel, true)?)),
         }
     }
 

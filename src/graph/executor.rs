@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::ops::{Lowering, Meta};
 use crate::shape::fmt_shape;
 use crate::tensor::Tensor;
+use std::sync::{Arc, Mutex};
 
 enum Step {
     Arg {
@@ -46,6 +47,10 @@ enum Step {
         name: &'static str,
         make: HostValues,
         out: ValueId,
+        /// The tensor of the last call, rewritten in place when nothing else holds it: the
+        /// kernels reading it then bind the same buffer every call (and keep their bind
+        /// groups).
+        last: Mutex<Option<Tensor>>,
     },
     Effect {
         name: &'static str,
@@ -178,6 +183,7 @@ impl Plan {
                     name,
                     make: make.clone(),
                     out: node.outputs[0],
+                    last: Mutex::new(None),
                 },
                 NodeKind::Effect { name, run } => Step::Effect {
                     name,
@@ -297,7 +303,12 @@ impl Plan {
                         vals[*o] = Some(t);
                     }
                 }
-                Step::HostTensor { name, make, out } => {
+                Step::HostTensor {
+                    name,
+                    make,
+                    out,
+                    last,
+                } => {
                     let values = make()?;
                     let want = &self.metas[*out].shape;
                     if want[..] != [values.len()] {
@@ -310,11 +321,23 @@ impl Plan {
                             ),
                         ));
                     }
-                    vals[*out] = Some(Tensor::from_slice_on(
-                        &values,
-                        [values.len()],
-                        &self.device,
-                    )?);
+                    let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+                    let t = match last.as_ref() {
+                        // Only this step holds it: no output or alias of an earlier call can
+                        // see the new values (queued reads of them come first on the device).
+                        Some(t) if Arc::strong_count(t.buffer()) == 1 => {
+                            let words: Vec<u32> = values.iter().map(|v| v.to_bits()).collect();
+                            let dev = &self.device.0;
+                            dev.backend.write(dev, t.buffer().storage(), &words)?;
+                            t.clone()
+                        }
+                        _ => {
+                            let t = Tensor::from_slice_on(&values, [values.len()], &self.device)?;
+                            *last = Some(t.clone());
+                            t
+                        }
+                    };
+                    vals[*out] = Some(t);
                 }
                 Step::Effect { name, run } => run().map_err(|e| prefix(name, e))?,
                 Step::Print { target, inputs } => {

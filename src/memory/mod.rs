@@ -38,6 +38,9 @@ pub struct DeviceStats {
     /// Compute pipelines compiled (wgpu; a kernel's first use compiles it, later uses and
     /// other logical devices of the same GPU reuse it).
     pub pipelines: u64,
+    /// Bind groups created (wgpu: one per eager dispatch; a planned graph's replays reuse
+    /// theirs while they bind the same buffers).
+    pub bind_groups: u64,
 }
 
 #[derive(Default)]
@@ -47,6 +50,7 @@ pub(crate) struct Counters {
     pub readbacks: AtomicU64,
     pub uploads: AtomicU64,
     pub pipelines: AtomicU64,
+    pub bind_groups: AtomicU64,
 }
 
 impl Counters {
@@ -57,6 +61,7 @@ impl Counters {
             readbacks: self.readbacks.load(Ordering::Relaxed),
             uploads: self.uploads.load(Ordering::Relaxed),
             pipelines: self.pipelines.load(Ordering::Relaxed),
+            bind_groups: self.bind_groups.load(Ordering::Relaxed),
         }
     }
     pub fn add(counter: &AtomicU64) {

@@ -55,7 +55,24 @@ type Layout = (wgpu::BindGroupLayout, wgpu::PipelineLayout);
 pub(crate) struct Prepared {
     compiled: Compiled,
     pipeline: Option<(Arc<wgpu::ComputePipeline>, Arc<Layout>)>,
+    /// Set for a kernel prepared for many replays (a planned graph).
+    replay: Option<Replay>,
 }
+
+/// What a replayed kernel keeps between dispatches.
+struct Replay {
+    /// Its parameters, written once (an eager dispatch appends them to the arena instead).
+    params: Option<wgpu::Buffer>,
+    /// The last bind groups and the buffers they bind: a plan's replay binds the same
+    /// buffers every call (the pool hands out the same ones in the same order), or
+    /// alternates between two sets (a variable's old and new buffer swap roles each
+    /// step), so each bind group is made once. Holding the handles keeps their ids from
+    /// being reused.
+    recent: Mutex<Vec<(Vec<wgpu::Buffer>, wgpu::BindGroup)>>,
+}
+
+/// Bind groups a replayed kernel keeps (see [`Replay::recent`]).
+const RECENT_BIND_GROUPS: usize = 2;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -339,18 +356,24 @@ impl WgpuBackend {
         inputs: &[&wgpu::Buffer],
         outputs: &[&wgpu::Buffer],
     ) -> Result<()> {
-        let prepared = self.prepare(dev, kernel)?;
+        let prepared = self.prepare(dev, kernel, false)?;
         self.run_prepared(dev, &prepared, inputs, outputs)
     }
 
     /// Generates the kernel's WGSL and gets its pipeline (compiled on first use), once:
-    /// a planned graph keeps the result and skips both on every replay.
-    pub fn prepare(&self, dev: &DeviceInner, kernel: &Kernel) -> Result<Prepared> {
+    /// a planned graph keeps the result (`for_replay`) and skips both on every replay.
+    pub fn prepare(
+        &self,
+        dev: &DeviceInner,
+        kernel: &Kernel,
+        for_replay: bool,
+    ) -> Result<Prepared> {
         let compiled = compile(kernel, &self.target)?;
         if compiled.workgroups == 0 {
             return Ok(Prepared {
                 compiled,
                 pipeline: None,
+                replay: None,
             });
         }
         if compiled.n_in + compiled.n_out > self.max_bindings() {
@@ -361,9 +384,22 @@ impl WgpuBackend {
         }
         let pipeline = self.pipeline(dev, &compiled)?;
         let layout = self.layout(compiled.n_in, compiled.n_out, !compiled.params.is_empty());
+        let replay = for_replay.then(|| Replay {
+            params: (!compiled.params.is_empty()).then(|| {
+                use wgpu::util::DeviceExt;
+                self.device
+                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some("wgflow kernel parameters"),
+                        contents: bytemuck::cast_slice(&compiled.params),
+                        usage: wgpu::BufferUsages::STORAGE,
+                    })
+            }),
+            recent: Mutex::new(Vec::new()),
+        });
         Ok(Prepared {
             compiled,
             pipeline: Some((pipeline, layout)),
+            replay,
         })
     }
 
@@ -392,35 +428,40 @@ impl WgpuBackend {
             ));
         }
         let mut p = lock(&self.pending);
-        let param_binding = if compiled.params.is_empty() {
-            None
-        } else {
-            Some(self.arena_slot(&mut p, &compiled.params))
+        let bind_group = match &prepared.replay {
+            Some(r) => {
+                let mut recent = lock(&r.recent);
+                let bound = inputs.iter().chain(outputs);
+                let hit = recent.iter().position(|(bufs, _)| {
+                    bufs.len() == inputs.len() + outputs.len()
+                        && bufs.iter().zip(bound.clone()).all(|(a, b)| a == *b)
+                });
+                match hit {
+                    Some(i) => recent[i].1.clone(),
+                    None => {
+                        let params = r.params.as_ref().map(|b| b.as_entire_binding());
+                        let bg = self.bind_group(dev, layout, inputs, outputs, params);
+                        if recent.len() == RECENT_BIND_GROUPS {
+                            recent.remove(0);
+                        }
+                        recent.push((bound.map(|b| (*b).clone()).collect(), bg.clone()));
+                        bg
+                    }
+                }
+            }
+            None => {
+                let slot = (!compiled.params.is_empty())
+                    .then(|| self.arena_slot(&mut p, &compiled.params));
+                let params = slot.map(|(chunk, offset, size)| {
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &p.chunks[chunk].0,
+                        offset,
+                        size: wgpu::BufferSize::new(size),
+                    })
+                });
+                self.bind_group(dev, layout, inputs, outputs, params)
+            }
         };
-        let mut entries: Vec<wgpu::BindGroupEntry> = inputs
-            .iter()
-            .chain(outputs)
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        if let Some((chunk, offset, size)) = &param_binding {
-            entries.push(wgpu::BindGroupEntry {
-                binding: entries.len() as u32,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: &p.chunks[*chunk].0,
-                    offset: *offset,
-                    size: wgpu::BufferSize::new(*size),
-                }),
-            });
-        }
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &layout.0,
-            entries: &entries,
-        });
         let (x, y) = grid(
             compiled.workgroups,
             self.limits.max_compute_workgroups_per_dimension,
@@ -442,6 +483,38 @@ impl WgpuBackend {
             self.flush(dev)?;
         }
         Ok(())
+    }
+
+    /// Binds `inputs`, `outputs` and the parameters (if any) in that order.
+    fn bind_group(
+        &self,
+        dev: &DeviceInner,
+        layout: &Layout,
+        inputs: &[&wgpu::Buffer],
+        outputs: &[&wgpu::Buffer],
+        params: Option<wgpu::BindingResource>,
+    ) -> wgpu::BindGroup {
+        let mut entries: Vec<wgpu::BindGroupEntry> = inputs
+            .iter()
+            .chain(outputs)
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        if let Some(resource) = params {
+            entries.push(wgpu::BindGroupEntry {
+                binding: entries.len() as u32,
+                resource,
+            });
+        }
+        Counters::add(&dev.counters.bind_groups);
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout.0,
+            entries: &entries,
+        })
     }
 
     /// Appends `params` to the arena; returns (chunk, byte offset, byte size).
