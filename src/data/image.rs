@@ -20,7 +20,8 @@
 //! Values can differ slightly from TensorFlow's: JPEG's inverse DCT and chroma upsampling
 //! are the decoder's own (TensorFlow uses libjpeg's fast integer IDCT), so JPEG pixels may
 //! differ by a few levels; 16-bit PNGs are rounded to 8 bits where libpng truncates. PNG
-//! colour to grayscale uses libpng's integer formula, exactly as TensorFlow.
+//! colour to grayscale uses libpng's integer formula, as TensorFlow (exactly so for 8-bit
+//! files without a gamma chunk, where libpng takes that path too).
 //!
 //! ```
 //! use wgflow::{Tensor, data::{decode_png, encode_png}};
@@ -301,8 +302,15 @@ pub fn decode_image(contents: &[u8], channels: u32) -> Result<Tensor> {
 }
 
 /// The pixels of an int32 or uint32 `[height, width, channels]` image as bytes, after
-/// checking the dtype, the shape, the channel count and that every value is in `0..=255`.
-fn pixel_bytes(op: &str, image: &Tensor, channels: &[usize]) -> Result<(u32, u32, Vec<u8>)> {
+/// checking the dtype, the shape, the channel count, that height and width are in
+/// `1..=max` (neither format has empty images; JPEG stores sides in 16 bits) and that
+/// every value is in `0..=255`.
+fn pixel_bytes(
+    op: &str,
+    image: &Tensor,
+    channels: &[usize],
+    max: usize,
+) -> Result<(u32, u32, Vec<u8>)> {
     let dt = image.dtype();
     if !dt.is_int() {
         return Err(Error::dtype(
@@ -331,12 +339,6 @@ fn pixel_bytes(op: &str, image: &Tensor, channels: &[usize]) -> Result<(u32, u32
             format!("image must have {channels:?} channels, got {c}"),
         ));
     }
-    // Both formats store dimensions in 16 (JPEG) or 31 (PNG) bits and have no empty images.
-    let max = if op == "encode_jpeg" {
-        u16::MAX as usize
-    } else {
-        i32::MAX as usize
-    };
     if h == 0 || w == 0 || h > max || w > max {
         return Err(Error::invalid(
             op,
@@ -378,7 +380,7 @@ fn color_type(channels: usize) -> image::ExtendedColorType {
 pub fn encode_png(image: &Tensor) -> Result<Vec<u8>> {
     use image::ImageEncoder;
     const OP: &str = "encode_png";
-    let (w, h, bytes) = pixel_bytes(OP, image, &[1, 2, 3, 4])?;
+    let (w, h, bytes) = pixel_bytes(OP, image, &[1, 2, 3, 4], i32::MAX as usize)?;
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out)
         .write_image(&bytes, w, h, color_type(image.shape()[2]))
@@ -398,7 +400,7 @@ pub fn encode_jpeg(image: &Tensor, quality: u8) -> Result<Vec<u8>> {
             format!("quality must be in [0, 100], got {quality}"),
         ));
     }
-    let (w, h, bytes) = pixel_bytes(OP, image, &[1, 3])?;
+    let (w, h, bytes) = pixel_bytes(OP, image, &[1, 3], u16::MAX as usize)?;
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality.max(1))
         .encode(&bytes, w, h, color_type(image.shape()[2]))
