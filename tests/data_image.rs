@@ -462,6 +462,23 @@ fn decoded_images_feed_the_image_ops_on_every_device() {
         let f = convert_image_dtype(&img, DType::F32).unwrap();
         let want: Vec<f64> = px.iter().map(|&v| v as f64 / 255.0).collect();
         common::assert_close("convert_image_dtype", &common::values(&f), &want, 1e-6, 0.0);
+        // uint32 pixels work with the same ops (int32 is the decoders' choice for
+        // arithmetic that may go negative, not because uint32 fails here).
+        let u = img.cast(DType::U32).unwrap();
+        for (a, b) in [
+            (flip_left_right(&u).unwrap(), flip_left_right(&img).unwrap()),
+            (rot90(&u, 3).unwrap(), rot90(&img, 3).unwrap()),
+            (
+                resize(&u, [4, 9], ResizeMethod::Nearest).unwrap(),
+                resize(&img, [4, 9], ResizeMethod::Nearest).unwrap(),
+            ),
+            (
+                resize(&u, [4, 9], ResizeMethod::Bilinear).unwrap(),
+                resize(&img, [4, 9], ResizeMethod::Bilinear).unwrap(),
+            ),
+        ] {
+            assert_eq!(common::values(&a), common::values(&b), "uint32 on {dev:?}");
+        }
     }
 }
 

@@ -3,9 +3,10 @@
 //! tensors and back.
 //!
 //! **Pixels are `int32`, values `0..=255`.** TensorFlow decodes to `uint8`; wgflow keeps
-//! every dtype in 32-bit words and has no 8-bit dtype, and of its two integer dtypes int32
-//! is the one the ops take throughout (cast, nearest `resize`, flips, `rot90`, and
-//! arithmetic whose results may go negative), as [`Tensor::from_u8`] already does.
+//! every dtype in 32-bit words and has no 8-bit dtype. Both its integer dtypes go through
+//! `cast`, `resize`, the flips and `rot90` alike (tests/data_image.rs checks both); int32
+//! is chosen because arithmetic on pixels (differences, centring) may go negative, labels
+//! are int32, and [`Tensor::from_u8`] already widens bytes to int32.
 //! `cast(image, DType::F32)` gives floats in `0..=255` (what Keras models take);
 //! [`crate::ops::convert_image_dtype`]`(image, DType::F32)` gives `[0, 1]`. The encoders take
 //! int32 or uint32 pixels and check that every value fits in a byte.
