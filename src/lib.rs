@@ -35,6 +35,14 @@ pub mod optimizers;
 pub mod shape;
 pub mod tensor;
 
+/// TensorFlow's `tf.image` in one place: the image ops of [`ops::image`] (resize, flips,
+/// `rot90`, `convert_image_dtype`) and the codecs of [`data::image`] (`decode_jpeg`,
+/// `encode_png`, ...).
+pub mod image {
+    pub use crate::data::image::{decode_image, decode_jpeg, decode_png, encode_jpeg, encode_png};
+    pub use crate::ops::image::*;
+}
+
 /// TensorFlow's `tf.compat`: `compat::v1` has TF1's graphs, placeholders and sessions.
 pub mod compat {
     pub use crate::graph::session as v1;

@@ -34,7 +34,7 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod parallel;
 mod structure;
-mod transform;
+pub(crate) mod transform;
 
 pub use structure::Structure;
 

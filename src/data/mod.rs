@@ -1,6 +1,8 @@
 //! Input data (TensorFlow's `tf.data` and `tf.io`): [`Dataset`] streams elements — a
 //! tensor, a tuple, a vector or a named map of tensors — through lazy transformations into
-//! a training loop; TFRecord files and `tf.train.Example` are the on-disk formats.
+//! a training loop; TFRecord files and `tf.train.Example` are the on-disk formats; JPEG and
+//! PNG images decode to tensors (`decode_image`) and a folder of them per class becomes a
+//! labelled dataset (`image_dataset_from_directory`).
 //! Host-side code: it reads and writes bytes and makes tensors with public constructors,
 //! so it sits above `ops` and knows no kernels.
 //!
@@ -27,12 +29,19 @@
 mod crc32c;
 pub mod dataset;
 mod example;
+pub mod image;
+mod image_dataset;
 mod parse;
 mod tfrecord;
 
 pub use crc32c::{crc32c, masked_crc32c};
 pub use dataset::*;
 pub use example::{BytesList, Example, Feature, FeatureKind, Features, FloatList, Int64List};
+pub use image::{decode_image, decode_jpeg, decode_png, encode_jpeg, encode_png};
+pub use image_dataset::{
+    ColorMode, ImageDataset, ImageDatasetOptions, LabelMode, Subset, image_dataset_from_directory,
+    image_dataset_from_directory_both,
+};
 pub use parse::{
     BytesTensor, FeatureDType, FeatureSpec, FixedLenFeature, ParsedFeature, ParsedFeatures,
     SparseTensor, VarLenFeature, parse_example, parse_single_example,

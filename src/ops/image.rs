@@ -1,11 +1,11 @@
 //! Image ops on `[height, width, channels]` or `[batch, height, width, channels]` tensors:
 //! resizing with TensorFlow 2's `tf.image.resize` semantics (half-pixel centres) and its
 //! transpose (the gradient, a scatter-add), flips and rotations (compositions of reverse and
-//! transpose).
+//! transpose), and `convert_image_dtype` between integer and float pixels.
 
 use super::{
-    Buf, GradContext, Lowering, Meta, Op, OpDef, apply1, cast, expect_inputs, reshape, reverse,
-    transpose,
+    Buf, GradContext, Lowering, Meta, Op, OpDef, apply1, cast, clip_by_value_scalar, expect_inputs,
+    reshape, reverse, transpose,
 };
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -310,4 +310,40 @@ pub fn rot90(image: &Tensor, k: i64) -> Result<Tensor> {
             _ => reverse(&swap(x)?, &[2]),
         }
     })
+}
+
+/// Converts images between integer pixels `0..=255` and float pixels in `[0, 1]`
+/// (`tf.image.convert_image_dtype` with `uint8` as the integer type: wgflow has no 8-bit
+/// dtype, so its int32 and uint32 images hold uint8 values, as `data::decode_image` makes
+/// them).
+///
+/// Integer to float32 is `cast(image) * (1 / 255)`, TensorFlow's formula. Float32 to an
+/// integer dtype is `cast(image * 255.5)` after clamping to `[0, 1]` (TensorFlow's
+/// `saturate=True`; without it TensorFlow's uint8 would wrap, which int32 cannot mimic).
+/// Between the two integer dtypes it is a cast, and to the image's own dtype a no-op.
+///
+/// ```
+/// use wgflow::{DType, Tensor, ops::convert_image_dtype};
+/// let pixels = Tensor::from_slice(&[0i32, 51, 255], [1, 3, 1]).unwrap();
+/// let x = convert_image_dtype(&pixels, DType::F32).unwrap();
+/// assert_eq!(x.to_vec::<f32>().unwrap(), vec![0.0, 51.0 * (1.0 / 255.0), 1.0]);
+/// let back = convert_image_dtype(&x, DType::I32).unwrap();
+/// assert_eq!(back.to_vec::<i32>().unwrap(), vec![0, 51, 255]);
+/// ```
+pub fn convert_image_dtype(image: &Tensor, dtype: DType) -> Result<Tensor> {
+    let from = image.dtype();
+    if from == DType::Bool || dtype == DType::Bool {
+        return Err(Error::dtype(
+            "convert_image_dtype",
+            format!("converts between float32, int32 and uint32 images, got {from} to {dtype}"),
+        ));
+    }
+    match (from.is_float(), dtype.is_float()) {
+        _ if from == dtype => Ok(image.clone()),
+        (false, false) => cast(image, dtype),
+        // TensorFlow multiplies by the float32 of 1 / MAX rather than dividing.
+        (false, true) => cast(image, dtype)? * ((1.0f64 / 255.0) as f32),
+        // 255.5 rather than 255 so that the truncating cast rounds (TensorFlow's choice).
+        (true, _) => cast(&(clip_by_value_scalar(image, 0.0, 1.0)? * 255.5f32)?, dtype),
+    }
 }
