@@ -335,3 +335,85 @@ fn bias_gradients_are_column_sums_of_the_weight_gradient_matmul() {
         });
     }
 }
+
+/// Independent maps over the same space share one kernel: two returned values of x, and the
+/// Adam updates (three outputs each) of two same-shaped variables.
+#[test]
+fn sibling_maps_share_a_kernel() {
+    use std::rc::Rc;
+    use wgflow::optimizers::{Adam, Optimizer};
+    for dev in devices() {
+        with_device(&dev, || {
+            let x = ops::random_normal([5, 3], 0.0, 1.0, 7).unwrap();
+            let f = function(|a: &[Arg]| -> Result<Vec<Tensor>> {
+                let x = a[0].tensor()?;
+                Ok(vec![ops::exp(x)?, (x * 2.0)?])
+            });
+            let got = f.call(args![&x]).unwrap();
+            let want = [ops::exp(&x).unwrap(), (&x * 2.0).unwrap()];
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(g.to_vec::<f32>().unwrap(), w.to_vec::<f32>().unwrap());
+            }
+            let listing = f
+                .get_concrete_function(args![&x])
+                .unwrap()
+                .graph()
+                .to_string();
+            assert!(
+                listing.contains(", %3 = fused[exp,mul](%0)"),
+                "{dev}: {listing}"
+            );
+
+            // Two same-shaped variables stepped by Adam, traced and eagerly.
+            let run = |traced: bool| -> (Vec<f32>, Vec<f32>, String) {
+                let w1 =
+                    Variable::new(ops::random_normal([4, 3], 0.0, 1.0, 1).unwrap(), "w1", true);
+                let w2 =
+                    Variable::new(ops::random_normal([4, 3], 0.0, 1.0, 2).unwrap(), "w2", true);
+                let opt = Rc::new(Adam::new(0.1));
+                let (v1, v2, o) = (w1.clone(), w2.clone(), opt.clone());
+                let step = move |x: &Tensor| -> Result<Tensor> {
+                    let tape = wgflow::GradientTape::new();
+                    let y =
+                        (&ops::matmul(x, &v1.read_value())? * &ops::matmul(x, &v2.read_value())?)?;
+                    let loss = ops::reduce_mean(&y, wgflow::Axes::All, false)?;
+                    let g = tape.gradient(&loss, &[&v1, &v2])?;
+                    let (g1, g2) = (g[0].clone().unwrap(), g[1].clone().unwrap());
+                    o.apply_gradients(&[(g1, &v1), (g2, &v2)])?;
+                    Ok(loss)
+                };
+                let x = ops::random_normal([6, 4], 0.0, 1.0, 3).unwrap();
+                let mut listing = String::new();
+                if traced {
+                    let f = function(move |a: &[Arg]| step(a[0].tensor()?));
+                    for _ in 0..3 {
+                        f.call(args![&x]).unwrap();
+                    }
+                    listing = f
+                        .get_concrete_function(args![&x])
+                        .unwrap()
+                        .graph()
+                        .to_string();
+                } else {
+                    for _ in 0..3 {
+                        step(&x).unwrap();
+                    }
+                }
+                let read = |v: &Variable| v.read_value().to_vec::<f32>().unwrap();
+                (read(&w1), read(&w2), listing)
+            };
+            let (e1, e2, _) = run(false);
+            let (t1, t2, listing) = run(true);
+            for (p, q) in t1.iter().chain(&t2).zip(e1.iter().chain(&e2)) {
+                assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()), "{dev}: {p} vs {q}");
+            }
+            assert_eq!(
+                listing
+                    .matches("ResourceApplyAdam,ResourceApplyAdam]")
+                    .count(),
+                1,
+                "{dev}: {listing}"
+            );
+        });
+    }
+}

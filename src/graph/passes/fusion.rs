@@ -16,6 +16,10 @@
 //!    one for each output.
 //! 4. **Operands.** A map still standing alone is recomputed inside the matmul operands
 //!    and reduction prologues reading it, when every reader can take it.
+//! 5. **Siblings.** Maps over the same space with no path between them become one
+//!    multi-output kernel: the updates of same-shaped variables (Adam's, which have three
+//!    outputs and fold into no gradient kernel), or values needed both inside and outside
+//!    a fused chain.
 //!
 //! A producer left without readers is removed by dead-code elimination afterwards. Kernels
 //! never bind more buffers than the device allows; scalar constants become kernel
@@ -528,6 +532,86 @@ fn inline_producers(g: &mut Graph, max_bindings: usize, operands: bool) -> Resul
     }
     write_back(g, parts);
     Ok(changed)
+}
+
+/// Step 5: two maps over the same space, neither depending on the other, become one kernel
+/// (one merge per run: run it again until it changes nothing).
+pub fn run_siblings(g: &mut Graph, max_bindings: usize) -> Result<bool> {
+    let parts: Vec<Option<Part>> = (0..g.nodes.len())
+        .map(|i| part_of(&g.nodes[i].kind.clone(), g, i))
+        .collect::<Result<_>>()?;
+    let maps: Vec<Option<&MapKernel>> = parts
+        .iter()
+        .map(|p| p.as_ref().and_then(|p| single_map(&p.lowering)))
+        .collect();
+    for a in 0..g.nodes.len() {
+        let Some(ka) = maps[a] else { continue };
+        for b in a + 1..g.nodes.len() {
+            let Some(kb) = maps[b] else { continue };
+            if ka.space != kb.space {
+                continue;
+            }
+            // The merged node's inputs: a's, then b's that a lacks.
+            let mut inputs = g.nodes[a].inputs.clone();
+            let mut dtypes = ka.inputs.clone();
+            let pos_b: Vec<u32> = g.nodes[b]
+                .inputs
+                .iter()
+                .enumerate()
+                .map(|(j, v)| match inputs.iter().position(|x| x == v) {
+                    Some(q) => q as u32,
+                    None => {
+                        inputs.push(*v);
+                        dtypes.push(kb.inputs[j]);
+                        (inputs.len() - 1) as u32
+                    }
+                })
+                .collect();
+            let n_out = ka.expr.outputs.len() + kb.expr.outputs.len();
+            if inputs.len() + n_out > max_bindings
+                || reaches(g, &g.nodes[a].outputs, &g.nodes[b].inputs)
+            {
+                continue;
+            }
+            let pos_a: Vec<u32> = (0..ka.inputs.len() as u32).collect();
+            let rank = ka.space.len();
+            let mut builder = Builder::default();
+            let mut outs = vec![];
+            for (k, pos) in [(ka, &pos_a), (kb, &pos_b)] {
+                for o in 0..k.expr.outputs.len() {
+                    outs.push(copy_producer(&mut builder, k, o, pos, Site::Same, rank));
+                }
+            }
+            let kernel = Kernel::Map(MapKernel {
+                space: ka.space.clone(),
+                inputs: dtypes,
+                expr: builder.finish(outs),
+                store: None,
+            });
+            let ops: Vec<_> = [&parts[a], &parts[b]]
+                .iter()
+                .flat_map(|p| p.as_ref().expect("a map").ops.iter().copied())
+                .collect();
+            let mut outputs = g.nodes[a].outputs.clone();
+            outputs.extend(&g.nodes[b].outputs);
+            let n_in = inputs.len();
+            // The merged node takes b's place (after both nodes' inputs); readers of a's
+            // outputs before it move after it.
+            g.nodes[b] = crate::graph::ir::Node {
+                kind: NodeKind::Fused {
+                    name: format!("fused[{}]", ops.join(",")),
+                    ops,
+                    lowering: Lowering::single(kernel, n_in, n_out),
+                },
+                inputs,
+                outputs,
+            };
+            g.nodes[a].outputs.clear();
+            remove_nodes(g, &[a]);
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Step 2: a column sum joins a matmul reading the same matrix (one per run: run it again

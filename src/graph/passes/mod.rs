@@ -46,6 +46,7 @@ pub fn optimize(g: &mut Graph) -> Result<()> {
     if fusion::run_operands(g, max_bindings)? {
         dce::run(g)?;
     }
+    while fusion::run_siblings(g, max_bindings)? {}
     if literals::run(g)? {
         dce::run(g)?;
     }
