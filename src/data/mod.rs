@@ -1,6 +1,7 @@
 //! Input data (TensorFlow's `tf.data` and `tf.io`): [`Dataset`] streams elements — a
 //! tensor, a tuple, a vector or a named map of tensors — through lazy transformations into
-//! a training loop; TFRecord files and `tf.train.Example` are the on-disk formats.
+//! a training loop; TFRecord files and `tf.train.Example` are the on-disk formats;
+//! [`datasets`] loads MNIST, Fashion-MNIST and CIFAR-10 like `tf.keras.datasets`.
 //! Host-side code: it reads and writes bytes and makes tensors with public constructors,
 //! so it sits above `ops` and knows no kernels.
 //!
@@ -26,6 +27,7 @@
 
 mod crc32c;
 pub mod dataset;
+pub mod datasets;
 mod example;
 mod parse;
 mod tfrecord;
