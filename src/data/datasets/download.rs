@@ -161,7 +161,7 @@ fn is_loopback(url: &str) -> bool {
 fn download(url: &str, path: &Path) -> Result<String> {
     use std::io::Write;
     use std::time::Duration;
-    let net = |msg: String| Error::io(format!("{url} (get_file)"), std::io::Error::other(msg));
+    let net = |msg: String| Error::io(url, std::io::Error::other(format!("{OP}: {msg}")));
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(30)))
