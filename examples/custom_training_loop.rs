@@ -5,76 +5,42 @@
 //! `--eager` runs it eagerly instead (TensorFlow's `tf.config.run_functions_eagerly(True)`).
 //!
 //! Run: `cargo run --release --example custom_training_loop [MNIST_DIR] [EPOCHS] [--eager]`
-//! MNIST_DIR holds the gzipped IDX files (`train-images.idx3-ubyte.gz`, ...); by default
-//! `$WGFLOW_DATASETS/mnist`, then `../shared/data/mnist` beside the checkout. Without the
-//! files the example says so and exits.
+//! MNIST_DIR holds the gzipped IDX files (`train-images-idx3-ubyte.gz` or
+//! `train-images.idx3-ubyte.gz`, ...); without it `wgflow::datasets::mnist` finds them
+//! (`$WGFLOW_DATASETS/mnist`, `~/.wgflow/datasets/mnist`, or a download), trying
+//! `../shared/data/mnist` beside the checkout first when `WGFLOW_DATASETS` is unset. Without
+//! the files the example says so and exits.
 
-use flate2::read::GzDecoder;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
+use wgflow::datasets::mnist;
 use wgflow::optimizers::{Adam, Optimizer};
 use wgflow::{
     Arg, Axes, DType, GradientTape, Module, Tensor, Variable, args, current_device, function,
     name_scope, ops, run_functions_eagerly, unique_name,
 };
 
-/// Reads a gzipped IDX file: its dimensions and bytes (checks the magic number and size).
-fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut bytes = Vec::new();
-    GzDecoder::new(file)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 {
-        return Err(format!("{}: not an unsigned-byte IDX file", path.display()));
+type Split = (ndarray::Array3<u8>, ndarray::Array1<u8>);
+
+/// MNIST from the folder given as the first argument; else from `$WGFLOW_DATASETS/mnist`
+/// or `~/.wgflow/datasets/mnist` (downloading it there if needed), with
+/// `../shared/data/mnist` beside the checkout tried first when `WGFLOW_DATASETS` is unset.
+fn load_mnist() -> wgflow::Result<(Split, Split)> {
+    if let Some(dir) = std::env::args().nth(1).filter(|a| !a.starts_with("--")) {
+        return mnist::load_data_from(dir);
     }
-    let rank = bytes[3] as usize;
-    let header = 4 + 4 * rank;
-    if bytes.len() < header {
-        return Err(format!("{}: truncated header", path.display()));
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+    if std::env::var_os("WGFLOW_DATASETS").is_none() && shared.is_dir() {
+        return mnist::load_data_from(shared);
     }
-    let dims: Vec<usize> = (0..rank)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
-        .collect();
-    let n: usize = dims.iter().product();
-    if bytes.len() != header + n {
-        return Err(format!(
-            "{}: {} data bytes, dimensions {dims:?} need {n}",
-            path.display(),
-            bytes.len() - header
-        ));
-    }
-    Ok((dims, bytes[header..].to_vec()))
+    mnist::load_data()
 }
 
-fn mnist_dir() -> Option<PathBuf> {
-    let candidates = [
-        std::env::args().nth(1).map(PathBuf::from),
-        std::env::var("WGFLOW_DATASETS")
-            .ok()
-            .map(|d| Path::new(&d).join("mnist")),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|d| d.join("train-images.idx3-ubyte.gz").is_file())
-}
-
-/// Images scaled to [0, 1] as `[n, 784]` and labels as int32 `[n]`.
-fn load(dir: &Path, split: &str) -> Result<(Vec<f32>, Vec<i32>, usize), String> {
-    let (dims, pixels) = read_idx(&dir.join(format!("{split}-images.idx3-ubyte.gz")))?;
-    let (_, labels) = read_idx(&dir.join(format!("{split}-labels.idx1-ubyte.gz")))?;
-    if dims.len() != 3 || dims[1] * dims[2] != 784 || labels.len() != dims[0] {
-        return Err(format!(
-            "{split}: unexpected shapes {dims:?} / {}",
-            labels.len()
-        ));
-    }
-    let x = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+/// Images scaled to [0, 1] as `[n * 784]` and labels as int32 `[n]`.
+fn flatten((images, labels): &Split) -> (Vec<f32>, Vec<i32>, usize) {
+    let x = images.iter().map(|&p| p as f32 / 255.0).collect();
     let y = labels.iter().map(|&l| l as i32).collect();
-    Ok((x, y, dims[0]))
+    (x, y, labels.len())
 }
 
 struct Dense {
@@ -145,12 +111,15 @@ impl Module for Mlp {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let Some(dir) = mnist_dir() else {
-        println!(
-            "MNIST not found: pass its folder (gzipped IDX files) as the first argument or set \
-             WGFLOW_DATASETS; skipping this example."
-        );
-        return Ok(());
+    let (train, test) = match load_mnist() {
+        Ok(data) => data,
+        Err(e) => {
+            println!(
+                "MNIST not available ({e}): pass its folder (gzipped IDX files) as the first \
+                 argument or set WGFLOW_DATASETS; skipping this example."
+            );
+            return Ok(());
+        }
     };
     let epochs: usize = std::env::args()
         .nth(2)
@@ -158,12 +127,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(1);
     let eager = std::env::args().any(|a| a == "--eager");
     run_functions_eagerly(eager);
-    let (x_train, y_train, n_train) = load(&dir, "train")?;
-    let (x_test, y_test, n_test) = load(&dir, "t10k")?;
+    let (x_train, y_train, n_train) = flatten(&train);
+    let (x_test, y_test, n_test) = flatten(&test);
     println!(
-        "device: {}; {n_train} training and {n_test} test images from {}",
-        current_device()?,
-        dir.display()
+        "device: {}; {n_train} training and {n_test} test images",
+        current_device()?
     );
 
     let model = name_scope("mlp", || -> wgflow::Result<Mlp> {

@@ -1,7 +1,8 @@
 //! The peer-benchmark workloads of `../shared/benchmarks/WORKLOADS.md` (W1 matmul, W2
-//! elementwise chain, W3 MLP training step), measured by the same rules as the peers: untimed warm-ups, then the
-//! median, minimum and maximum of timed repetitions that each end with the result complete
-//! and visible to the host. Used by `wgflow bench` and the criterion benches.
+//! elementwise chain, W3 MLP training step) and the `tf.data` input pipelines of issue 6
+//! (MNIST from memory and from a TFRecord file), measured by the same rules as the peers:
+//! untimed warm-ups, then the median, minimum and maximum of timed repetitions that each
+//! end with the result complete and visible to the host. Used by `wgflow bench` and the criterion benches.
 
 use crate::device::{Device, with_device};
 use crate::error::Result;
@@ -190,4 +191,130 @@ pub fn w3_mlp_step_traced(device: &Device, reps: usize) -> Result<(Timing, f32, 
         let last = step.call(crate::args![&x, &y])?.to_scalar::<f32>()?;
         Ok((timing, first, last))
     })
+}
+
+/// The input-pipeline workload's batch size.
+pub const PIPELINE_BATCH: usize = 128;
+
+/// `(image, label)` as the pipelines' first map sees it: cast to float32 and scaled to
+/// [0, 1], the label passed through (TensorFlow's `tf.cast(x, tf.float32) / 255.`).
+fn normalise((x, y): (Tensor, Tensor)) -> Result<(Tensor, Tensor)> {
+    Ok(((&ops::cast(&x, crate::DType::F32)? / 255.0)?, y))
+}
+
+/// One pass of `ds` on the CPU device; the number of rows (samples) it yielded.
+pub fn run_epoch(ds: &crate::data::Dataset<(Tensor, Tensor)>) -> Result<usize> {
+    let mut rows = 0;
+    for batch in ds.iter_on(&Device::cpu())? {
+        let (x, _) = batch?;
+        rows += x.shape()[0];
+    }
+    Ok(rows)
+}
+
+/// Runs `ds` to its end `reps` times after one untimed pass, checking that every pass
+/// yields `samples` rows.
+fn time_epochs(
+    ds: &crate::data::Dataset<(Tensor, Tensor)>,
+    samples: usize,
+    reps: usize,
+) -> Result<Timing> {
+    measure(1, reps, || {
+        let rows = run_epoch(ds)?;
+        if rows != samples {
+            return Err(crate::Error::invalid(
+                "bench input-pipeline",
+                format!("a pass yielded {rows} samples, expected {samples}"),
+            ));
+        }
+        Ok(())
+    })
+}
+
+/// Input pipeline (a): MNIST from memory → `map(normalise)` on `threads` threads (1:
+/// sequential `map`) → `shuffle(10000)` → `batch(128)` → `prefetch(AUTOTUNE)`. `images`
+/// are `[n, 28, 28]` and `labels` `[n]` (int32, widened from MNIST's bytes).
+pub fn memory_pipeline(
+    images: &Tensor,
+    labels: &Tensor,
+    threads: usize,
+) -> Result<crate::data::Dataset<(Tensor, Tensor)>> {
+    use crate::data::{AUTOTUNE, Dataset};
+    let ds = Dataset::from_tensor_slices((images.clone(), labels.clone()))?;
+    let ds = if threads > 1 {
+        ds.map_parallel(normalise, threads)
+    } else {
+        ds.map(normalise)
+    };
+    Ok(ds
+        .shuffle(10000, Some(1), true)?
+        .batch(PIPELINE_BATCH, false)?
+        .prefetch(AUTOTUNE))
+}
+
+/// [`memory_pipeline`] timed: each repetition is one pass over all samples.
+pub fn input_pipeline_memory(
+    images: &Tensor,
+    labels: &Tensor,
+    threads: usize,
+    reps: usize,
+) -> Result<Timing> {
+    let ds = memory_pipeline(images, labels, threads)?;
+    time_epochs(&ds, labels.shape()[0], reps)
+}
+
+/// Writes MNIST as a TFRecord file of `tf.train.Example`s: `image` the 784 raw pixel bytes
+/// (a `bytes_list`), `label` an `int64_list` of one value — the usual layout.
+pub fn write_mnist_tfrecord(path: &std::path::Path, images: &[u8], labels: &[u8]) -> Result<()> {
+    use crate::data::{Example, Feature, TFRecordCompressionType, TFRecordWriter};
+    let mut w = TFRecordWriter::new(path, TFRecordCompressionType::None)?;
+    for (image, &label) in images.chunks_exact(784).zip(labels) {
+        let ex = Example::new()
+            .with("image", Feature::bytes_list([image.to_vec()]))
+            .with("label", Feature::int64_list([label as i64]));
+        w.write(&ex.serialize_to_string())?;
+    }
+    w.close()
+}
+
+/// Input pipeline (b): the TFRecord file of [`write_mnist_tfrecord`] → `map(parse)` on
+/// `threads` threads, where parse is `parse_single_example` + the image bytes to a
+/// `[28, 28]` tensor (TensorFlow's `decode_raw`) → `batch(128)` → `prefetch(AUTOTUNE)`.
+pub fn tfrecord_pipeline(
+    path: &std::path::Path,
+    threads: usize,
+) -> Result<crate::data::Dataset<(Tensor, Tensor)>> {
+    use crate::data::{
+        AUTOTUNE, FeatureDType, FixedLenFeature, TFRecordCompressionType, TFRecordDataset,
+        parse_single_example,
+    };
+    let spec = [
+        (
+            "image",
+            FixedLenFeature::new([], FeatureDType::String).into(),
+        ),
+        (
+            "label",
+            FixedLenFeature::new([], FeatureDType::Int64).into(),
+        ),
+    ];
+    let parse = move |record: Vec<u8>| -> Result<(Tensor, Tensor)> {
+        let parsed = parse_single_example(&record, &spec)?;
+        let image = Tensor::from_u8(&parsed.bytes("image")?.values()[0], [28, 28])?;
+        Ok((image, parsed.tensor("label")?.clone()))
+    };
+    Ok(TFRecordDataset::new([path], TFRecordCompressionType::None)
+        .map(parse, threads)
+        .batch(PIPELINE_BATCH, false)?
+        .prefetch(AUTOTUNE))
+}
+
+/// [`tfrecord_pipeline`] timed: each repetition is one pass over the file's `samples`.
+pub fn input_pipeline_tfrecord(
+    path: &std::path::Path,
+    samples: usize,
+    threads: usize,
+    reps: usize,
+) -> Result<Timing> {
+    time_epochs(&tfrecord_pipeline(path, threads)?, samples, reps)
 }

@@ -48,6 +48,9 @@ pub mod compat {
     pub use crate::graph::session as v1;
 }
 
+/// Keras's `tf.keras.datasets`: `datasets::mnist::load_data()` and friends.
+pub use data::datasets;
+
 pub use autodiff::{
     GradientTape, Source, TapeOptions, UnconnectedGradients, Variable, custom_gradient, name_scope,
     stop_gradient, stop_recording, unique_name,

@@ -651,3 +651,63 @@ fn batches_on_wgpu_equal_cpu() {
     assert_eq!(on_gpu.len(), 8);
     assert_eq!(on_gpu, read(make(), &cpu()));
 }
+
+/// Parallel map hands elements out in chunks sized by their cost: a long stream of cheap
+/// elements (so chunks grow), some slow ones (so they shrink again), upstream errors and
+/// function errors must still come out exactly as the sequential map's, in order.
+#[test]
+fn parallel_map_in_chunks_equals_sequential() {
+    let n = 3000;
+    let source = move || {
+        Dataset::from_generator(move || {
+            (0..n).map(|i| {
+                if i % 97 == 5 {
+                    Err(Error::InvalidArgument {
+                        op: "source".into(),
+                        msg: format!("bad element {i}"),
+                    })
+                } else {
+                    Tensor::from_slice(&[i], [])
+                }
+            })
+        })
+    };
+    let f = |x: Tensor| -> Result<Tensor> {
+        let k = x.to_scalar::<i32>()?;
+        if k % 13 == 0 {
+            return Err(Error::InvalidArgument {
+                op: "f".into(),
+                msg: format!("multiple of 13: {k}"),
+            });
+        }
+        if k % 500 == 1 {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        Tensor::from_slice(&[k * 2, -k], [2])
+    };
+    let show = |ds: Dataset<Tensor>| -> Vec<std::result::Result<Vec<i32>, String>> {
+        ds.iter_on(&cpu())
+            .unwrap()
+            .map(|r| {
+                r.map(|t| t.to_vec::<i32>().unwrap())
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    };
+    let seq = show(source().map(f));
+    assert_eq!(seq.len(), n as usize);
+    // 31 upstream errors (i % 97 == 5), 229 other multiples of 13.
+    assert_eq!(seq.iter().filter(|r| r.is_err()).count(), 31 + 229);
+    for workers in [2, 3, 8] {
+        assert_eq!(
+            show(source().map_parallel(f, workers)),
+            seq,
+            "{workers} workers"
+        );
+    }
+    let mut unordered = show(source().map_parallel_unordered(f, 3));
+    let mut sorted = seq.clone();
+    unordered.sort();
+    sorted.sort();
+    assert_eq!(unordered, sorted);
+}

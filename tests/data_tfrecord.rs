@@ -948,3 +948,91 @@ fn features_keep_order_and_last_duplicate_wins() {
     assert_eq!(Example::from_string(&e.serialize_to_string()).unwrap(), e);
     assert_eq!(Example::from_string(&[]).unwrap(), Example::new());
 }
+
+/// `TFRecordDataset::map`: records parsed into a `Dataset` sequentially and on worker
+/// threads give the same batches; a record that is not an Example is an error item naming
+/// its index and the others still come; a corrupt file ends the pass with an error item.
+#[test]
+fn tfrecord_dataset_map_parses_into_a_dataset() {
+    let dir = TempDir::new("map");
+    let path = dir.path("m.tfrecord");
+    let mut w = TFRecordWriter::new(&path, NONE).unwrap();
+    for i in 0..300i64 {
+        if i == 123 {
+            w.write(b"\xffnot an example").unwrap();
+            continue;
+        }
+        let ex = Example::new()
+            .with("x", Feature::float_list([i as f32, 0.5 * i as f32]))
+            .with("label", Feature::int64_list([i]));
+        w.write(&ex.serialize_to_string()).unwrap();
+    }
+    w.close().unwrap();
+    let parse = |r: Vec<u8>| -> wgflow::Result<(wgflow::Tensor, wgflow::Tensor)> {
+        let spec = [
+            ("x", FixedLenFeature::new([2], FeatureDType::Float32).into()),
+            (
+                "label",
+                FixedLenFeature::new([], FeatureDType::Int64).into(),
+            ),
+        ];
+        let p = parse_single_example(&r, &spec)?;
+        Ok((p.tensor("x")?.clone(), p.tensor("label")?.clone()))
+    };
+    type Item = std::result::Result<(Vec<f32>, Vec<i32>), String>;
+    let run = |threads: usize| -> Vec<Item> {
+        let ds = TFRecordDataset::new([&path], NONE).map(parse, threads);
+        assert_eq!(ds.cardinality(), wgflow::data::Cardinality::Unknown);
+        ds.iter_on(&wgflow::Device::cpu())
+            .unwrap()
+            .map(|r| {
+                r.map(|(x, y)| (x.to_vec::<f32>().unwrap(), y.to_vec::<i32>().unwrap()))
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    };
+    let seq = run(1);
+    assert_eq!(seq.len(), 300);
+    for (i, item) in seq.iter().enumerate() {
+        match item {
+            Err(e) => {
+                assert_eq!(i, 123);
+                assert!(e.contains("element 123"), "{e}");
+            }
+            Ok((x, y)) => assert_eq!(
+                (x.clone(), y.clone()),
+                (vec![i as f32, 0.5 * i as f32], vec![i as i32])
+            ),
+        }
+    }
+    assert_eq!(run(3), seq);
+    // Each pass re-reads the file.
+    let ds = TFRecordDataset::new([&path], NONE)
+        .map(parse, 2)
+        .batch(7, false)
+        .unwrap();
+    for _ in 0..2 {
+        let items: Vec<_> = ds.iter_on(&wgflow::Device::cpu()).unwrap().collect();
+        assert_eq!(items.iter().filter(|r| r.is_err()).count(), 1);
+        // 299 Examples in batches of 7, and the error item.
+        assert_eq!(items.len(), 299usize.div_ceil(7) + 1);
+    }
+    // A corrupt file: the records before the damage, then one error item, then the end.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    for threads in [1, 2] {
+        let items: Vec<_> = TFRecordDataset::new([&path], NONE)
+            .map(parse, threads)
+            .iter_on(&wgflow::Device::cpu())
+            .unwrap()
+            .collect();
+        let last = items.last().unwrap();
+        let e = last
+            .as_ref()
+            .expect_err("the pass ends with the corruption error");
+        assert!(matches!(e, Error::Format { .. }), "{e:?}");
+        assert!(items.len() < 300);
+    }
+}

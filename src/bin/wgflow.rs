@@ -33,6 +33,9 @@ enum Workload {
     Elementwise,
     /// W3: the MLP training step (784-512-256-10, batch 128, SGD), eager with a GradientTape and traced.
     MlpStep,
+    /// tf.data input pipelines on MNIST (from memory; from a TFRecord file of Examples), in
+    /// samples per second with 1 and 2 map threads. Runs on the host.
+    InputPipeline,
 }
 
 #[derive(Subcommand)]
@@ -60,9 +63,17 @@ enum Command {
         /// Matrix sizes for the matmul workload.
         #[arg(long, value_delimiter = ',', default_values_t = vec![256usize, 1024, 2048])]
         sizes: Vec<usize>,
-        /// Timed repetitions (small cases get 5x, as the peers' rules say).
+        /// Timed repetitions (small cases get 5x, as the peers' rules say; input-pipeline
+        /// passes over MNIST get 1/2x).
         #[arg(long, default_value_t = 10)]
         reps: usize,
+        /// Map threads for the input-pipeline workload.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 2])]
+        threads: Vec<usize>,
+        /// MNIST folder for the input-pipeline workload (default: wgflow::datasets' lookup,
+        /// $WGFLOW_DATASETS/mnist then ~/.wgflow/datasets/mnist).
+        #[arg(long)]
+        mnist: Option<PathBuf>,
     },
 }
 
@@ -156,7 +167,13 @@ fn run(cli: Cli) -> Result<bool> {
             backend,
             sizes,
             reps,
+            threads,
+            mnist,
         } => {
+            if workload == Workload::InputPipeline {
+                input_pipeline(mnist, &threads, reps.div_ceil(2))?;
+                return Ok(true);
+            }
             for dev in devices(backend)? {
                 match workload {
                     Workload::Matmul => {
@@ -179,6 +196,7 @@ fn run(cli: Cli) -> Result<bool> {
                         let t = wgflow::bench::w2_traced(&dev, reps * 5)?;
                         json_line("W2", "traced function", &dev, &t, "");
                     }
+                    Workload::InputPipeline => unreachable!("handled above"),
                     Workload::MlpStep => {
                         let (t, first, last) = wgflow::bench::w3_mlp_step(&dev, reps * 3)?;
                         let extra = format!(",\"loss_first\":{first:.4},\"loss_last\":{last:.4}");
@@ -192,6 +210,57 @@ fn run(cli: Cli) -> Result<bool> {
             Ok(true)
         }
     }
+}
+
+/// The input-pipeline workload: both pipelines at each thread count, one JSON line each.
+fn input_pipeline(mnist: Option<PathBuf>, threads: &[usize], reps: usize) -> Result<()> {
+    use wgflow::bench::{input_pipeline_memory, input_pipeline_tfrecord, write_mnist_tfrecord};
+    let ((x, y), _) = match &mnist {
+        Some(dir) => wgflow::datasets::mnist::load_data_from(dir)?,
+        None => wgflow::datasets::mnist::load_data()?,
+    };
+    let n = y.len();
+    let pixels: Vec<u8> = x.iter().copied().collect();
+    let labels: Vec<u8> = y.iter().copied().collect();
+    let cpu = Device::cpu();
+    let (images, label_t) = wgflow::with_device(&cpu, || -> Result<_> {
+        Ok((
+            wgflow::Tensor::from_u8(&pixels, [n, 28, 28])?,
+            wgflow::Tensor::from_u8(&labels, [n])?,
+        ))
+    })?;
+    let path = std::env::temp_dir().join(format!(
+        "wgflow_bench_mnist_{}.tfrecord",
+        std::process::id()
+    ));
+    write_mnist_tfrecord(&path, &pixels, &labels)?;
+    let line = |variant: &str, t: &wgflow::bench::Timing| {
+        let per_s = n as f64 / (t.median_ms * 1e-3);
+        json_line(
+            "input-pipeline",
+            variant,
+            &cpu,
+            t,
+            &format!(",\"samples\":{n},\"samples_per_s\":{per_s:.0}"),
+        );
+    };
+    let result = (|| -> Result<()> {
+        for &k in threads {
+            let t = input_pipeline_memory(&images, &label_t, k, reps)?;
+            line(
+                &format!("memory map(normalise) shuffle batch(128) prefetch, threads={k}"),
+                &t,
+            );
+            let t = input_pipeline_tfrecord(&path, n, k, reps)?;
+            line(
+                &format!("tfrecord parse_single_example batch(128) prefetch, threads={k}"),
+                &t,
+            );
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_file(&path);
+    result
 }
 
 fn main() -> ExitCode {

@@ -33,6 +33,7 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 mod parallel;
+mod records;
 mod structure;
 pub(crate) mod transform;
 

@@ -2,7 +2,8 @@
 //! tensor, a tuple, a vector or a named map of tensors — through lazy transformations into
 //! a training loop; TFRecord files and `tf.train.Example` are the on-disk formats; JPEG and
 //! PNG images decode to tensors (`decode_image`) and a folder of them per class becomes a
-//! labelled dataset (`image_dataset_from_directory`).
+//! labelled dataset (`image_dataset_from_directory`); [`datasets`] loads MNIST,
+//! Fashion-MNIST and CIFAR-10 like `tf.keras.datasets`.
 //! Host-side code: it reads and writes bytes and makes tensors with public constructors,
 //! so it sits above `ops` and knows no kernels.
 //!
@@ -28,6 +29,7 @@
 
 mod crc32c;
 pub mod dataset;
+pub mod datasets;
 mod example;
 pub mod image;
 mod image_dataset;

@@ -640,8 +640,8 @@ impl Iterator for TFRecordReader {
 /// The records of several TFRecord files, one file after another (TensorFlow's
 /// `tf.data.TFRecordDataset(filenames, compression_type)`).
 ///
-/// For now an iterator of `Result<Vec<u8>>` that opens each file when it reaches it and
-/// ends after the first error; it is the record source a `Dataset` will wrap.
+/// An iterator of `Result<Vec<u8>>` that opens each file when it reaches it and ends after
+/// the first error; [`TFRecordDataset::map`] parses the records into a [`Dataset`](super::Dataset).
 pub struct TFRecordDataset {
     filenames: std::vec::IntoIter<PathBuf>,
     compression: TFRecordCompressionType,
@@ -666,6 +666,55 @@ impl TFRecordDataset {
             current: None,
             failed: false,
         }
+    }
+}
+
+impl TFRecordDataset {
+    /// The records turned into elements by `parse`, as a [`Dataset`] (TensorFlow's
+    /// `TFRecordDataset(filenames).map(parse, num_parallel_calls)`). wgflow has no string
+    /// dtype, so records become tensors in this first `map` instead of travelling as
+    /// elements; `parse` is typically [`parse_single_example`](super::parse_single_example)
+    /// plus a conversion. Every pass re-reads the files this iterator has not opened yet
+    /// (all of them, when called on a fresh one); output is in record order. A corrupt
+    /// file is an error item that ends the pass; a failing `parse` is an error item for
+    /// that record only.
+    ///
+    /// ```
+    /// use wgflow::data::{Example, FeatureDType, FixedLenFeature, TFRecordCompressionType,
+    ///     TFRecordDataset, TFRecordWriter, parse_single_example};
+    /// let path = std::env::temp_dir().join(format!("map_doc_{}.tfrecord", std::process::id()));
+    /// let mut w = TFRecordWriter::new(&path, TFRecordCompressionType::None)?;
+    /// for label in 0..5 {
+    ///     w.write(&Example::new().with("label", label).serialize_to_string())?;
+    /// }
+    /// w.close()?;
+    /// let spec = [("label", FixedLenFeature::new([], FeatureDType::Int64).into())];
+    /// let ds = TFRecordDataset::new([&path], TFRecordCompressionType::None)
+    ///     .map(move |r| Ok(parse_single_example(&r, &spec)?.tensor("label")?.clone()), 2)
+    ///     .batch(2, false)?;
+    /// let batches: Vec<Vec<i32>> = ds.iter_on(&wgflow::Device::cpu())?
+    ///     .map(|b| b?.to_vec::<i32>())
+    ///     .collect::<wgflow::Result<_>>()?;
+    /// assert_eq!(batches, vec![vec![0, 1], vec![2, 3], vec![4]]);
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), wgflow::Error>(())
+    /// ```
+    pub fn map<T, F>(
+        self,
+        parse: F,
+        num_parallel_calls: impl Into<super::Parallelism>,
+    ) -> super::Dataset<T>
+    where
+        T: super::Structure,
+        F: Fn(Vec<u8>) -> Result<T> + Send + Sync + 'static,
+    {
+        let files: Vec<PathBuf> = self.filenames.as_slice().to_vec();
+        let compression = self.compression;
+        super::Dataset::from_records(
+            move || Box::new(TFRecordDataset::new(files.clone(), compression)),
+            parse,
+            num_parallel_calls.into(),
+        )
     }
 }
 
