@@ -359,9 +359,70 @@ proptest! {
             }
             pos = (pos + 1) % cycle;
         }
-        prop_assert_eq!(flat(&ds), reference);
+        prop_assert_eq!(flat(&ds), reference.clone());
+        // Reading the open datasets on background threads keeps the order.
+        for threads in [2usize, 8] {
+            let l = lens.clone();
+            let par = ints(&(0..lens.len() as i32).collect::<Vec<_>>())
+                .interleave_parallel(move |x| {
+                    let i = x.to_scalar::<i32>()?;
+                    Dataset::range(100 * i as i64, 100 * i as i64 + l[i as usize] as i64, 1)
+                }, cycle, block, threads).unwrap();
+            prop_assert_eq!(flat(&par), reference.clone());
+        }
     }
 }
+
+/// Parallel interleave: an error inside one inner dataset comes out at its place and the
+/// others go on; stopping early (take) does not wait for the background readers.
+#[test]
+fn parallel_interleave_errors_and_early_stop() {
+    let make = |threads: usize| {
+        ints(&[0, 1, 2, 3])
+            .interleave_parallel(
+                |x| {
+                    let i = x.to_scalar::<i32>()?;
+                    let ds = Dataset::range(10 * i as i64, 10 * i as i64 + 3, 1)?;
+                    Ok(ds.map(move |v| {
+                        if i == 2 && v.to_scalar::<i32>()? == 21 {
+                            return Err(wgflow::Error::InvalidArgument {
+                                op: "test".into(),
+                                msg: "bad value 21".into(),
+                            });
+                        }
+                        Ok(v)
+                    }))
+                },
+                2,
+                1,
+                threads,
+            )
+            .unwrap()
+    };
+    let collect = |ds: &Dataset<Tensor>| -> Vec<std::result::Result<i32, String>> {
+        ds.iter_on(&cpu())
+            .unwrap()
+            .map(|r| {
+                r.map(|t| t.to_scalar::<i32>().unwrap())
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    };
+    let sequential = collect(&make(1));
+    let parallel = collect(&make(AUTOTUNE_THREADS));
+    assert_eq!(sequential, parallel);
+    assert_eq!(sequential.iter().filter(|r| r.is_err()).count(), 1);
+    assert!(format!("{sequential:?}").contains("bad value 21"));
+    let first: Vec<i32> = make(4)
+        .take(3)
+        .iter_on(&cpu())
+        .unwrap()
+        .map(|r| r.unwrap().to_scalar::<i32>().unwrap())
+        .collect();
+    assert_eq!(first, vec![0, 10, 1]);
+}
+
+const AUTOTUNE_THREADS: usize = 4;
 
 #[test]
 fn shuffle_epochs() {

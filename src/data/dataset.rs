@@ -660,6 +660,48 @@ impl<T: Structure> Dataset<T> {
         U: Structure,
         F: Fn(T) -> Result<Dataset<U>> + Send + Sync + 'static,
     {
+        self.interleave_with(f, cycle_length, block_length, 0)
+    }
+
+    /// [`Dataset::interleave`] reading up to `num_parallel_calls` of the open datasets at
+    /// once, each on a background thread that keeps a few elements ready (TensorFlow's
+    /// `interleave(..., num_parallel_calls)` with `deterministic=True`: the same order as
+    /// the sequential form). [`AUTOTUNE`] reads all `cycle_length` at once; 1 is sequential.
+    pub fn interleave_parallel<U, F>(
+        self,
+        f: F,
+        cycle_length: usize,
+        block_length: usize,
+        num_parallel_calls: impl Into<Parallelism>,
+    ) -> Result<Dataset<U>>
+    where
+        U: Structure,
+        F: Fn(T) -> Result<Dataset<U>> + Send + Sync + 'static,
+    {
+        let threads = match num_parallel_calls.into() {
+            Parallelism::Fixed(n) => n.min(cycle_length),
+            Parallelism::Autotune => cycle_length,
+        };
+        // In the browser there are no threads: the sequential form gives the same elements.
+        let threads = if cfg!(target_arch = "wasm32") || threads <= 1 {
+            0
+        } else {
+            threads
+        };
+        self.interleave_with(f, cycle_length, block_length, threads)
+    }
+
+    fn interleave_with<U, F>(
+        self,
+        f: F,
+        cycle_length: usize,
+        block_length: usize,
+        threads: usize,
+    ) -> Result<Dataset<U>>
+    where
+        U: Structure,
+        F: Fn(T) -> Result<Dataset<U>> + Send + Sync + 'static,
+    {
         if cycle_length == 0 || block_length == 0 {
             return Err(Error::invalid(
                 "Dataset.interleave",
@@ -681,6 +723,8 @@ impl<T: Structure> Dataset<T> {
                 block_length,
                 up_done: false,
                 index: 0,
+                threads,
+                background: vec![false; cycle_length],
             }))
         }))
     }

@@ -156,12 +156,41 @@ pub(crate) struct Interleave<T, U> {
     pub up_done: bool,
     /// Input elements seen, for error messages.
     pub index: usize,
+    /// How many open datasets may be read ahead on background threads (0: none).
+    pub threads: usize,
+    /// Which slots are read on a background thread.
+    pub background: Vec<bool>,
 }
 
 impl<T, U: Structure> Interleave<T, U> {
     fn advance(&mut self) {
         self.in_block = 0;
         self.pos = (self.pos + 1) % self.slots.len();
+    }
+
+    /// A newly opened dataset's stream, moved to a background thread while fewer than
+    /// `threads` are (it keeps a block and one more element ready, so the round-robin
+    /// rarely waits).
+    fn open(&mut self, slot: usize, stream: Stream<U>) -> Stream<U> {
+        let busy = self.background.iter().filter(|&&b| b).count();
+        if busy >= self.threads {
+            return stream;
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            match super::parallel::prefetch(stream, self.block_length + 1) {
+                Ok(s) => {
+                    self.background[slot] = true;
+                    s
+                }
+                Err(e) => once_err(e),
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            let _ = slot;
+            stream
+        }
     }
 }
 
@@ -180,6 +209,7 @@ impl<T, U: Structure> Iterator for Interleave<T, U> {
                     }
                     None => {
                         self.slots[self.pos] = None;
+                        self.background[self.pos] = false;
                         self.advance();
                     }
                 }
@@ -191,7 +221,11 @@ impl<T, U: Structure> Iterator for Interleave<T, U> {
                         let inner = (self.f)(x)
                             .and_then(|d| d.stream())
                             .map_err(|e| at_element(e, "Dataset.interleave", i));
-                        self.slots[self.pos] = Some(inner.unwrap_or_else(once_err));
+                        let stream = match inner {
+                            Ok(s) => self.open(self.pos, s),
+                            Err(e) => once_err(e),
+                        };
+                        self.slots[self.pos] = Some(stream);
                     }
                     Some(Err(e)) => {
                         self.index += 1;
