@@ -772,3 +772,98 @@ fn parallel_map_in_chunks_equals_sequential() {
     sorted.sort();
     assert_eq!(unordered, sorted);
 }
+
+/// `cache_file`: the first clean pass writes the file; later passes and a new pipeline (a
+/// later run) read it without running the map again; interrupted or failed passes leave no
+/// file; a damaged file is an error, never a panic or a shorter dataset.
+#[test]
+fn file_cache_round_trip_and_damage() {
+    let dir = std::env::temp_dir().join(format!("wgflow_file_cache_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pairs.cache");
+    let _ = std::fs::remove_file(&path);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let make = |calls: Arc<AtomicUsize>, path: std::path::PathBuf| {
+        ints(&[0, 1, 2, 3, 4])
+            .map(move |x| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let i = x.to_scalar::<i32>()?;
+                let img: Vec<f32> = (0..6).map(|k| i as f32 + k as f32 * 0.5).collect();
+                Ok((Tensor::from_slice(&img, [2, 3])?, x))
+            })
+            .cache_file(path)
+    };
+    let read = |ds: &Dataset<(Tensor, Tensor)>| -> Vec<(Vec<f32>, i32)> {
+        ds.iter_on(&cpu())
+            .unwrap()
+            .map(|e| {
+                let (img, label) = e.unwrap();
+                assert_eq!(img.shape(), [2, 3]);
+                (
+                    img.to_vec::<f32>().unwrap(),
+                    label.to_scalar::<i32>().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let ds = make(calls.clone(), path.clone());
+    // An interrupted first pass keeps nothing.
+    let partial: Vec<_> = ds.clone().take(2).iter_on(&cpu()).unwrap().collect();
+    assert_eq!(partial.len(), 2);
+    assert!(!path.exists(), "an interrupted pass leaves no cache file");
+    let first = read(&ds);
+    assert!(path.is_file());
+    assert_eq!(first.len(), 5);
+    assert_eq!(first[3].1, 3);
+    assert_eq!(first[3].0[1], 3.5);
+    let before = calls.load(Ordering::SeqCst);
+    assert_eq!(read(&ds), first);
+    // A new pipeline over the same file: the map runs once (for the element's nesting).
+    let later = make(calls.clone(), path.clone());
+    assert_eq!(read(&later), first);
+    assert!(calls.load(Ordering::SeqCst) - before <= 2);
+
+    // A failing pass writes nothing.
+    let failing_path = dir.join("failing.cache");
+    let failing = ints(&[0, 1, 2])
+        .map(|x| {
+            if x.to_scalar::<i32>()? == 1 {
+                return Err(Error::InvalidArgument {
+                    op: "test".into(),
+                    msg: "bad element".into(),
+                });
+            }
+            Ok(x)
+        })
+        .cache_file(&failing_path);
+    let items: Vec<_> = failing.iter_on(&cpu()).unwrap().collect();
+    assert_eq!(items.iter().filter(|r| r.is_err()).count(), 1);
+    assert!(!failing_path.exists());
+
+    // Damage: every truncation, and a wrong magic number.
+    let bytes = std::fs::read(&path).unwrap();
+    let damaged = dir.join("damaged.cache");
+    for cut in (0..bytes.len()).step_by(7).chain([bytes.len() - 1]) {
+        std::fs::write(&damaged, &bytes[..cut]).unwrap();
+        let ds = make(Arc::new(AtomicUsize::new(0)), damaged.clone());
+        let result: Result<Vec<_>> = ds.iter_on(&cpu()).and_then(|it| it.collect());
+        match result {
+            Err(Error::Format { path, msg }) => {
+                assert!(
+                    path.ends_with("damaged.cache") && msg.contains("byte"),
+                    "{msg}"
+                )
+            }
+            other => panic!("cut at {cut}: {:?}", other.map(|v| v.len())),
+        }
+    }
+    let mut bad = bytes.clone();
+    bad[0] ^= 0xff;
+    std::fs::write(&damaged, &bad).unwrap();
+    let ds = make(Arc::new(AtomicUsize::new(0)), damaged.clone());
+    assert!(matches!(
+        ds.iter_on(&cpu()).map(|_| ()),
+        Err(Error::Format { .. })
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -32,6 +32,8 @@
 //! ```
 
 #[cfg(not(target_arch = "wasm32"))]
+mod file_cache;
+#[cfg(not(target_arch = "wasm32"))]
 mod parallel;
 mod records;
 mod structure;
@@ -727,6 +729,25 @@ impl<T: Structure> Dataset<T> {
                 background: vec![false; cycle_length],
             }))
         }))
+    }
+
+    /// Keeps the elements of the first complete, error-free pass in the file `path` and
+    /// reads them from there on later passes, in this process or a later one (TensorFlow's
+    /// `cache(filename)`). The file appears only when a pass ends cleanly (written beside it
+    /// and renamed), so an interrupted pass leaves none; a damaged file is an error naming
+    /// it. A pass reading the file still takes one element from the pipeline above, to
+    /// learn the element's nesting.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn cache_file(self, path: impl AsRef<std::path::Path>) -> Dataset<T> {
+        let path = path.as_ref().to_path_buf();
+        let up = self.make;
+        Dataset::new(self.cardinality, move || {
+            if path.is_file() {
+                let template = up()?.next().transpose()?;
+                return Ok(Box::new(file_cache::Reader::open(&path, template)?));
+            }
+            Ok(Box::new(file_cache::Writer::new(up()?, &path)?))
+        })
     }
 
     /// Keeps the elements of the first complete, error-free pass in memory and replays
