@@ -26,6 +26,7 @@ pub mod device;
 pub mod dtype;
 pub mod error;
 pub mod graph;
+pub mod keras;
 pub mod kernel;
 pub mod memory;
 pub mod module;

@@ -46,6 +46,9 @@ pub trait Optimizer {
     fn iterations(&self) -> i64;
     /// The learning rate the next step uses (a schedule evaluated at `iterations`).
     fn learning_rate(&self) -> f64;
+    /// Replaces the learning rate (Keras's `optimizer.learning_rate = ...`); later steps,
+    /// traced ones included, use it.
+    fn set_learning_rate(&self, lr: LearningRate);
     /// The slot `name` (`"momentum"`, `"velocity"`, ...) of `var`, once created.
     fn get_slot(&self, var: &Variable, name: &str) -> Option<Variable>;
 }
@@ -131,7 +134,9 @@ impl std::fmt::Debug for LearningRate {
 #[derive(Clone)]
 struct Base {
     name: String,
-    lr: LearningRate,
+    /// Shared by clones, and read on every step, so `set_learning_rate` reaches traced
+    /// steps too.
+    lr: Arc<std::sync::RwLock<LearningRate>>,
     clipnorm: Option<f64>,
     clipvalue: Option<f64>,
     global_clipnorm: Option<f64>,
@@ -150,7 +155,7 @@ impl Base {
     fn new(name: &str, lr: LearningRate) -> Self {
         Base {
             name: name.to_string(),
-            lr,
+            lr: Arc::new(std::sync::RwLock::new(lr)),
             clipnorm: None,
             clipvalue: None,
             global_clipnorm: None,
@@ -251,7 +256,8 @@ impl Base {
             let wd = self.weight_decay.map(|w| w as f32);
             let make = move || {
                 let step = iterations.load(Ordering::SeqCst);
-                make_op(lr.at(step) as f32, wd, step)
+                let lr = lr.read().unwrap_or_else(|e| e.into_inner()).at(step);
+                make_op(lr as f32, wd, step)
             };
             let op = make();
             // The update's scalars depend on the step: inside a traced function they are a
@@ -366,7 +372,14 @@ macro_rules! common_builders {
                 self.base.iterations.load(Ordering::SeqCst)
             }
             fn learning_rate(&self) -> f64 {
-                self.base.lr.at(self.iterations())
+                self.base
+                    .lr
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .at(self.iterations())
+            }
+            fn set_learning_rate(&self, lr: LearningRate) {
+                *self.base.lr.write().unwrap_or_else(|e| e.into_inner()) = lr;
             }
             fn get_slot(&self, var: &Variable, name: &str) -> Option<Variable> {
                 self.base.get_slot(var, name)
@@ -380,7 +393,7 @@ macro_rules! common_builders {
                     "{}(name={}, learning_rate={:?}, iterations={})",
                     stringify!($t),
                     self.base.name,
-                    self.base.lr,
+                    self.base.lr.read().unwrap_or_else(|e| e.into_inner()),
                     self.iterations()
                 )
             }

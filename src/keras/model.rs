@@ -1,0 +1,1161 @@
+//! Models: [`Sequential`], functional ([`Model::new`] from [`Input`]s to outputs) and
+//! subclassed ([`Model::from_layer`] around a user layer with its own `call`), and the
+//! training API (`compile`, `fit`, `evaluate`, `predict`, `train_on_batch`, ...).
+//!
+//! `fit`'s train step — forward, loss, gradients, optimizer update, loss tracker and
+//! metric updates — is one traced [`crate::function`], so it is optimized, fused and
+//! replayed as one plan per batch shape; `run_eagerly(true)` runs the same code eagerly.
+
+use super::callbacks::{Callback, CallbackList, Logs};
+use super::layers::{KerasTensor, Layer, LayerRef, Shape, Source, fmt_shape};
+use super::losses::Loss;
+use super::metrics::{Mean, Metric};
+use super::progress::{Progress, Verbose};
+use crate::autodiff::{GradientTape, Variable, unique_name};
+use crate::data::Dataset;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::graph::{Arg, Function, function};
+use crate::ops::{self, Axes};
+use crate::optimizers::Optimizer;
+use crate::tensor::Tensor;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+pub(crate) enum Kind {
+    Sequential(RefCell<SequentialState>),
+    Functional {
+        inputs: Vec<KerasTensor>,
+        outputs: Vec<KerasTensor>,
+        /// The layer-made tensors in an order that computes inputs before their users.
+        order: Vec<KerasTensor>,
+    },
+    Subclassed(LayerRef),
+}
+
+pub(crate) struct SequentialState {
+    layers: Vec<LayerRef>,
+    input_shape: Option<Shape>,
+}
+
+/// What a model is, shared by the model and its traced steps.
+pub(crate) struct ModelCore {
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
+}
+
+impl ModelCore {
+    /// Every layer, in order, each once.
+    pub(crate) fn layers(&self) -> Vec<LayerRef> {
+        match &self.kind {
+            Kind::Sequential(s) => s.borrow().layers.clone(),
+            Kind::Functional { order, .. } => {
+                let mut out: Vec<LayerRef> = Vec::new();
+                for t in order {
+                    if let Source::Layer { layer, .. } = &t.0.source
+                        && !out.iter().any(|l| l.same(layer))
+                    {
+                        out.push(layer.clone());
+                    }
+                }
+                out
+            }
+            Kind::Subclassed(l) => l.sublayers(),
+        }
+    }
+
+    fn roots(&self) -> Vec<LayerRef> {
+        match &self.kind {
+            Kind::Subclassed(l) => vec![l.clone()],
+            _ => self.layers(),
+        }
+    }
+
+    fn collect(&self, f: impl Fn(&LayerRef) -> Vec<Variable>) -> Vec<Variable> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for l in self.roots() {
+            for v in f(&l) {
+                if seen.insert(v.id()) {
+                    out.push(v);
+                }
+            }
+        }
+        out
+    }
+
+    pub(crate) fn call(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        match &self.kind {
+            Kind::Sequential(s) => {
+                let layers = s.borrow().layers.clone();
+                if inputs.len() != 1 {
+                    return Err(Error::invalid(
+                        &self.name,
+                        format!("a Sequential model takes one input, got {}", inputs.len()),
+                    ));
+                }
+                let mut h = inputs[0].clone();
+                for l in &layers {
+                    h = l.call(&[h], training)?;
+                }
+                Ok(vec![h])
+            }
+            Kind::Functional {
+                inputs: symbolic,
+                outputs,
+                order,
+            } => {
+                if inputs.len() != symbolic.len() {
+                    return Err(Error::invalid(
+                        &self.name,
+                        format!(
+                            "the model has {} input(s), got {}",
+                            symbolic.len(),
+                            inputs.len()
+                        ),
+                    ));
+                }
+                let mut values: HashMap<*const _, Tensor> = HashMap::new();
+                for (s, t) in symbolic.iter().zip(inputs) {
+                    check_input(&self.name, s, t)?;
+                    values.insert(s.key(), t.clone());
+                }
+                for t in order {
+                    if let Source::Layer { layer, inputs, .. } = &t.0.source {
+                        let args: Vec<Tensor> =
+                            inputs.iter().map(|i| values[&i.key()].clone()).collect();
+                        let y = layer.call(&args, training)?;
+                        values.insert(t.key(), y);
+                    }
+                }
+                Ok(outputs.iter().map(|o| values[&o.key()].clone()).collect())
+            }
+            Kind::Subclassed(l) => Ok(vec![l.call(inputs, training)?]),
+        }
+    }
+
+    fn losses(&self) -> Result<Vec<Tensor>> {
+        let mut out = Vec::new();
+        for l in self.roots() {
+            out.extend(l.losses()?);
+        }
+        Ok(out)
+    }
+}
+
+/// A functional model's input must match its `Input` (rank, known sizes, dtype).
+fn check_input(model: &str, spec: &KerasTensor, t: &Tensor) -> Result<()> {
+    let fits = spec.shape().len() == t.rank()
+        && spec
+            .shape()
+            .iter()
+            .zip(t.shape())
+            .skip(1)
+            .all(|(s, &d)| s.is_none_or(|s| s == d));
+    if !fits {
+        let name = match &spec.0.source {
+            Source::Input { name } => name.clone(),
+            _ => "input".into(),
+        };
+        return Err(Error::shape(
+            &format!("model '{model}'"),
+            format!(
+                "input '{name}' expects shape {} but got {:?}",
+                fmt_shape(spec.shape()),
+                t.shape()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Orders the layer-made tensors that `outputs` need, inputs before users.
+fn topological(outputs: &[KerasTensor], inputs: &[KerasTensor]) -> Result<Vec<KerasTensor>> {
+    fn visit(
+        t: &KerasTensor,
+        inputs: &[KerasTensor],
+        done: &mut HashSet<*const super::layers::KerasTensorNode>,
+        out: &mut Vec<KerasTensor>,
+    ) -> Result<()> {
+        if done.contains(&t.key()) {
+            return Ok(());
+        }
+        match &t.0.source {
+            Source::Input { name } => {
+                if !inputs.iter().any(|i| i.same(t)) {
+                    return Err(Error::invalid(
+                        "Model",
+                        format!(
+                            "the outputs depend on input '{name}', which is not among the model's inputs"
+                        ),
+                    ));
+                }
+            }
+            Source::Layer { inputs: args, .. } => {
+                for a in args {
+                    visit(a, inputs, done, out)?;
+                }
+                out.push(t.clone());
+            }
+        }
+        done.insert(t.key());
+        Ok(())
+    }
+    let mut done = HashSet::new();
+    let mut out = Vec::new();
+    for o in outputs {
+        visit(o, inputs, &mut done, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// A metric given to `compile`: Keras's name (`"accuracy"`, resolved against the loss as
+/// Keras does) or a metric object.
+pub enum MetricArg {
+    Name(String),
+    Metric(Rc<dyn Metric>),
+}
+
+impl From<&str> for MetricArg {
+    fn from(s: &str) -> Self {
+        MetricArg::Name(s.to_string())
+    }
+}
+
+impl<M: Metric + 'static> From<M> for MetricArg {
+    fn from(m: M) -> Self {
+        MetricArg::Metric(Rc::new(m))
+    }
+}
+
+/// What `compile` set up: the optimizer, loss, metrics and the traced steps.
+pub struct Compiled {
+    optimizer: Rc<dyn Optimizer>,
+    loss: Rc<dyn Loss>,
+    metrics: Vec<Rc<dyn Metric>>,
+    loss_tracker: Rc<Mean>,
+    train_step: Function<Tensor>,
+    test_step: Function<Tensor>,
+    predict_step: Function<Vec<Tensor>>,
+}
+
+impl Compiled {
+    pub fn loss(&self) -> &Rc<dyn Loss> {
+        &self.loss
+    }
+    pub fn optimizer(&self) -> &Rc<dyn Optimizer> {
+        &self.optimizer
+    }
+    pub fn metrics(&self) -> &[Rc<dyn Metric>] {
+        &self.metrics
+    }
+}
+
+/// Training data: tensors `(x, y)` (sliced into batches by `fit`) or a dataset of
+/// `(x, y)` batches.
+pub enum FitData {
+    Tensors(Tensor, Tensor),
+    Dataset(Dataset<(Tensor, Tensor)>),
+}
+
+impl From<(&Tensor, &Tensor)> for FitData {
+    fn from((x, y): (&Tensor, &Tensor)) -> Self {
+        FitData::Tensors(x.clone(), y.clone())
+    }
+}
+impl From<(Tensor, Tensor)> for FitData {
+    fn from((x, y): (Tensor, Tensor)) -> Self {
+        FitData::Tensors(x, y)
+    }
+}
+impl From<&Dataset<(Tensor, Tensor)>> for FitData {
+    fn from(ds: &Dataset<(Tensor, Tensor)>) -> Self {
+        FitData::Dataset(ds.clone())
+    }
+}
+impl From<Dataset<(Tensor, Tensor)>> for FitData {
+    fn from(ds: Dataset<(Tensor, Tensor)>) -> Self {
+        FitData::Dataset(ds)
+    }
+}
+
+/// `fit`'s options, with Keras's defaults.
+pub struct FitOptions {
+    pub epochs: usize,
+    /// Rows per batch when `fit` gets tensors (ignored for datasets, which are batched).
+    pub batch_size: usize,
+    pub validation_data: Option<FitData>,
+    /// The fraction of the tensors, taken from the end before shuffling, kept for
+    /// validation.
+    pub validation_split: f64,
+    /// Reshuffles the rows of tensor data each epoch.
+    pub shuffle: bool,
+    pub callbacks: Vec<Box<dyn Callback>>,
+    pub verbose: Verbose,
+    pub initial_epoch: usize,
+    /// Stops each epoch after this many batches.
+    pub steps_per_epoch: Option<usize>,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            epochs: 1,
+            batch_size: 32,
+            validation_data: None,
+            validation_split: 0.0,
+            shuffle: true,
+            callbacks: Vec::new(),
+            verbose: Verbose::Auto,
+            initial_epoch: 0,
+            steps_per_epoch: None,
+        }
+    }
+}
+
+/// `evaluate`'s and `predict`'s options.
+pub struct EvaluateOptions {
+    pub batch_size: usize,
+    pub verbose: Verbose,
+    pub callbacks: Vec<Box<dyn Callback>>,
+}
+
+impl Default for EvaluateOptions {
+    fn default() -> Self {
+        EvaluateOptions {
+            batch_size: 32,
+            verbose: Verbose::Auto,
+            callbacks: Vec::new(),
+        }
+    }
+}
+
+/// What `fit` returns: each epoch's logs (`history["loss"]`, `history["val_accuracy"]`).
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    pub epochs: Vec<usize>,
+    pub history: std::collections::BTreeMap<String, Vec<f64>>,
+}
+
+impl History {
+    /// The values of `key` per epoch.
+    pub fn get(&self, key: &str) -> Option<&[f64]> {
+        self.history.get(key).map(|v| v.as_slice())
+    }
+}
+
+/// A Keras model: layers, the training configuration and the training loop.
+pub struct Model {
+    core: Rc<ModelCore>,
+    compiled: RefCell<Option<Rc<Compiled>>>,
+    run_eagerly: Cell<bool>,
+    stop_training: Cell<bool>,
+}
+
+/// Keras's `Sequential`: a stack of layers, each feeding the next. `Sequential::new`
+/// returns a [`Model`].
+pub struct Sequential;
+
+// Keras's `Sequential([...])` is a model: `Sequential::new` returns a `Model`.
+#[allow(clippy::new_ret_no_self)]
+impl Sequential {
+    /// A stack of `layers`. A first layer that declares its input shape (`input_dim`, an
+    /// [`super::layers::InputLayer`]) builds the model at once; otherwise it is built on
+    /// the first call.
+    pub fn new(layers: Vec<LayerRef>) -> Result<Model> {
+        Sequential::named(layers, &unique_name("sequential"))
+    }
+
+    /// [`Sequential::new`] with a name.
+    pub fn named(layers: Vec<LayerRef>, name: &str) -> Result<Model> {
+        let model = Model::wrap(ModelCore {
+            name: name.to_string(),
+            kind: Kind::Sequential(RefCell::new(SequentialState {
+                layers: Vec::new(),
+                input_shape: None,
+            })),
+        });
+        for l in layers {
+            model.add(l)?;
+        }
+        Ok(model)
+    }
+}
+
+impl Model {
+    fn wrap(core: ModelCore) -> Model {
+        Model {
+            core: Rc::new(core),
+            compiled: RefCell::new(None),
+            run_eagerly: Cell::new(false),
+            stop_training: Cell::new(false),
+        }
+    }
+
+    /// A functional model from `inputs` to `outputs` (Keras's `Model(inputs, outputs,
+    /// name)`): the layers called between them, shared layers included.
+    pub fn new(inputs: &[KerasTensor], outputs: &[KerasTensor], name: &str) -> Result<Model> {
+        for i in inputs {
+            if !matches!(i.0.source, Source::Input { .. }) {
+                return Err(Error::invalid(
+                    "Model",
+                    "the inputs must come from Input (not from a layer)",
+                ));
+            }
+        }
+        if outputs.is_empty() {
+            return Err(Error::invalid("Model", "needs at least one output"));
+        }
+        let order = topological(outputs, inputs)?;
+        let name = if name.is_empty() {
+            unique_name("functional")
+        } else {
+            name.to_string()
+        };
+        Ok(Model::wrap(ModelCore {
+            name,
+            kind: Kind::Functional {
+                inputs: inputs.to_vec(),
+                outputs: outputs.to_vec(),
+                order,
+            },
+        }))
+    }
+
+    /// A subclassed model: `layer` (usually a struct holding layers, with its own `call`)
+    /// as a model, named after its class (`Linear` → `linear`) as Keras names subclasses.
+    pub fn from_layer(layer: impl Layer + 'static) -> Model {
+        let layer = LayerRef::new(layer);
+        let name = layer.name();
+        Model::wrap(ModelCore {
+            name,
+            kind: Kind::Subclassed(layer),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.core.name
+    }
+
+    /// Appends a layer to a `Sequential` model (building it if the input shape is known).
+    pub fn add(&self, layer: LayerRef) -> Result<()> {
+        let Kind::Sequential(state) = &self.core.kind else {
+            return Err(Error::invalid(
+                "Model.add",
+                format!("'{}' is not a Sequential model", self.core.name),
+            ));
+        };
+        let mut s = state.borrow_mut();
+        let declared = layer.declared_input_shape();
+        let is_input = layer.class_name() == "InputLayer";
+        if let Some(shape) = declared {
+            if s.layers.is_empty() && s.input_shape.is_none() {
+                s.input_shape = Some(shape);
+            } else if is_input {
+                return Err(Error::invalid(
+                    "Sequential.add",
+                    "an InputLayer must be the first layer",
+                ));
+            }
+        }
+        if is_input {
+            return Ok(());
+        }
+        // Infer shapes through the new layer when the model's input shape is known.
+        if let Some(input) = s.input_shape.clone() {
+            let mut spec = (input, DType::F32);
+            for l in s.layers.iter().chain(std::iter::once(&layer)) {
+                spec = l.infer_output(std::slice::from_ref(&spec))?;
+            }
+        }
+        s.layers.push(layer);
+        Ok(())
+    }
+
+    /// The layers, in order (a functional model's inputs are not layers here).
+    pub fn layers(&self) -> Vec<LayerRef> {
+        self.core.layers()
+    }
+
+    /// The layer named `name`.
+    pub fn get_layer(&self, name: &str) -> Option<LayerRef> {
+        self.layers().into_iter().find(|l| l.name() == name)
+    }
+
+    /// Every weight of every layer, each once.
+    pub fn weights(&self) -> Vec<Variable> {
+        self.core.collect(LayerRef::weights)
+    }
+    pub fn trainable_variables(&self) -> Vec<Variable> {
+        self.core.collect(LayerRef::trainable_variables)
+    }
+    pub fn non_trainable_variables(&self) -> Vec<Variable> {
+        self.core.collect(LayerRef::non_trainable_variables)
+    }
+    pub fn count_params(&self) -> usize {
+        self.weights()
+            .iter()
+            .map(|v| v.shape().iter().product::<usize>())
+            .sum()
+    }
+    /// The regularization penalties (Keras's `model.losses`).
+    pub fn losses(&self) -> Result<Vec<Tensor>> {
+        self.core.losses()
+    }
+
+    /// Sets every weight from `values` (in [`Model::weights`] order).
+    pub fn set_weights(&self, values: &[Tensor]) -> Result<()> {
+        let weights = self.weights();
+        if weights.len() != values.len() {
+            return Err(Error::invalid(
+                "Model.set_weights",
+                format!(
+                    "the model has {} weights, got {} values",
+                    weights.len(),
+                    values.len()
+                ),
+            ));
+        }
+        for (w, v) in weights.iter().zip(values) {
+            w.assign(v)?;
+        }
+        Ok(())
+    }
+    /// The weights' current values.
+    pub fn get_weights(&self) -> Vec<Tensor> {
+        self.weights().iter().map(Variable::read_value).collect()
+    }
+
+    /// Calls a one-input, one-output model (Keras's `model(x, training=...)`).
+    pub fn call(&self, x: &Tensor, training: bool) -> Result<Tensor> {
+        let mut out = self.core.call(std::slice::from_ref(x), training)?;
+        if out.len() != 1 {
+            return Err(Error::invalid(
+                &self.core.name,
+                format!("the model has {} outputs; use call_many", out.len()),
+            ));
+        }
+        Ok(out.remove(0))
+    }
+    /// Calls a model with several inputs or outputs.
+    pub fn call_many(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        self.core.call(inputs, training)
+    }
+
+    /// Builds the model for inputs of `input_shape` (batch axis included, `None` allowed)
+    /// without data, as Keras's `model.build`.
+    pub fn build(&self, input_shape: &[Option<usize>]) -> Result<()> {
+        match &self.core.kind {
+            Kind::Sequential(s) => {
+                let layers = s.borrow().layers.clone();
+                let mut spec = (input_shape.to_vec(), DType::F32);
+                for l in &layers {
+                    spec = l.infer_output(std::slice::from_ref(&spec))?;
+                }
+                s.borrow_mut().input_shape = Some(input_shape.to_vec());
+                Ok(())
+            }
+            Kind::Functional { .. } => Ok(()),
+            Kind::Subclassed(l) => l
+                .infer_output(&[(input_shape.to_vec(), DType::F32)])
+                .map(|_| ()),
+        }
+    }
+
+    /// Keras's `summary()` table, as text.
+    pub fn summary(&self) -> String {
+        super::summary::summary(self)
+    }
+    /// Prints [`Model::summary`].
+    pub fn print_summary(&self) {
+        print!("{}", self.summary());
+    }
+
+    pub(crate) fn core(&self) -> &ModelCore {
+        &self.core
+    }
+
+    /// Keras's `run_eagerly`: runs the train, test and predict steps eagerly (for
+    /// debugging) instead of as traced functions.
+    pub fn set_run_eagerly(&self, eager: bool) {
+        self.run_eagerly.set(eager);
+    }
+    pub fn run_eagerly(&self) -> bool {
+        self.run_eagerly.get()
+    }
+
+    /// Keras's `stop_training` flag: a callback sets it to end `fit` after this epoch.
+    pub fn set_stop_training(&self, stop: bool) {
+        self.stop_training.set(stop);
+    }
+    pub fn stop_training(&self) -> bool {
+        self.stop_training.get()
+    }
+
+    /// What `compile` set up, if it was called.
+    pub fn compiled(&self) -> Option<Rc<Compiled>> {
+        self.compiled.borrow().clone()
+    }
+
+    fn compiled_or_err(&self, op: &str) -> Result<Rc<Compiled>> {
+        self.compiled().ok_or_else(|| {
+            Error::invalid(
+                op,
+                format!(
+                    "model '{}' must be compiled first (call compile)",
+                    self.core.name
+                ),
+            )
+        })
+    }
+
+    /// Configures training: the optimizer, the loss and the metrics (Keras's
+    /// `compile(optimizer, loss, metrics)`). `"accuracy"` resolves to the accuracy that
+    /// fits the loss, as in Keras.
+    pub fn compile(
+        &self,
+        optimizer: impl Optimizer + 'static,
+        loss: impl Loss + 'static,
+        metrics: Vec<MetricArg>,
+    ) -> Result<()> {
+        let loss: Rc<dyn Loss> = Rc::new(loss);
+        let metrics = metrics
+            .into_iter()
+            .map(|m| match m {
+                MetricArg::Metric(m) => Ok(m),
+                MetricArg::Name(n) => super::metrics::get(&n, loss.name()),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let optimizer: Rc<dyn Optimizer> = Rc::new(optimizer);
+        let loss_tracker = Rc::new(Mean::new("loss")?);
+        let train_step = {
+            let (core, opt, loss, metrics, tracker) = (
+                self.core.clone(),
+                optimizer.clone(),
+                loss.clone(),
+                metrics.clone(),
+                loss_tracker.clone(),
+            );
+            function(move |a: &[Arg]| -> Result<Tensor> {
+                let (x, y) = batch_args(a)?;
+                let vars = core.collect(LayerRef::trainable_variables);
+                let tape = GradientTape::new();
+                let y_pred = single(core.call(std::slice::from_ref(&x), true)?)?;
+                let mut total = loss.compute(&y, &y_pred, None)?;
+                for penalty in core.losses()? {
+                    total = ops::add(&total, &penalty)?;
+                }
+                let refs: Vec<&Variable> = vars.iter().collect();
+                let grads = tape.gradient(&total, &refs)?;
+                drop(tape);
+                let pairs: Vec<(Tensor, &Variable)> = grads
+                    .into_iter()
+                    .zip(&vars)
+                    .filter_map(|(g, v)| g.map(|g| (g, v)))
+                    .collect();
+                opt.apply_gradients(&pairs)?;
+                update_trackers(&tracker, &metrics, &total, &x, &y, &y_pred)?;
+                Ok(total)
+            })
+            .with_name("train_step")
+        };
+        let test_step = {
+            let (core, loss, metrics, tracker) = (
+                self.core.clone(),
+                loss.clone(),
+                metrics.clone(),
+                loss_tracker.clone(),
+            );
+            function(move |a: &[Arg]| -> Result<Tensor> {
+                let (x, y) = batch_args(a)?;
+                let y_pred = single(core.call(std::slice::from_ref(&x), false)?)?;
+                let mut total = loss.compute(&y, &y_pred, None)?;
+                for penalty in core.losses()? {
+                    total = ops::add(&total, &penalty)?;
+                }
+                update_trackers(&tracker, &metrics, &total, &x, &y, &y_pred)?;
+                Ok(total)
+            })
+            .with_name("test_step")
+        };
+        let predict_step = {
+            let core = self.core.clone();
+            function(move |a: &[Arg]| -> Result<Vec<Tensor>> {
+                let inputs = a
+                    .iter()
+                    .map(|a| a.tensor().cloned())
+                    .collect::<Result<Vec<_>>>()?;
+                core.call(&inputs, false)
+            })
+            .with_name("predict_step")
+        };
+        *self.compiled.borrow_mut() = Some(Rc::new(Compiled {
+            optimizer,
+            loss,
+            metrics,
+            loss_tracker,
+            train_step,
+            test_step,
+            predict_step,
+        }));
+        Ok(())
+    }
+
+    /// Runs `f`'s step traced, or eagerly under `run_eagerly`.
+    fn run_step<O: crate::graph::Structure + 'static>(
+        &self,
+        f: &Function<O>,
+        args: &[Arg],
+    ) -> Result<O> {
+        if self.run_eagerly.get() {
+            let was = crate::graph::functions_run_eagerly();
+            crate::graph::run_functions_eagerly(true);
+            let out = f.call(args);
+            crate::graph::run_functions_eagerly(was);
+            out
+        } else {
+            f.call(args)
+        }
+    }
+
+    /// The metric values (`loss` first among equals; keys sorted, as Keras 3 logs are).
+    fn read_logs(&self, c: &Compiled, prefix: &str) -> Result<Logs> {
+        let mut logs = Logs::new();
+        logs.insert(format!("{prefix}loss"), c.loss_tracker.result()?);
+        for m in &c.metrics {
+            logs.insert(format!("{prefix}{}", m.name()), m.result()?);
+        }
+        Ok(logs)
+    }
+
+    fn reset_metrics(&self, c: &Compiled) -> Result<()> {
+        c.loss_tracker.reset_state()?;
+        for m in &c.metrics {
+            m.reset_state()?;
+        }
+        Ok(())
+    }
+
+    /// One gradient step on one batch; returns the logs after it (Keras's
+    /// `train_on_batch`, with `reset_metrics=True`).
+    pub fn train_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs> {
+        let c = self.compiled_or_err("train_on_batch")?;
+        self.reset_metrics(&c)?;
+        self.run_step(&c.train_step, &[Arg::from(x), Arg::from(y)])?;
+        self.read_logs(&c, "")
+    }
+
+    /// The loss and metrics on one batch, without training.
+    pub fn test_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs> {
+        let c = self.compiled_or_err("test_on_batch")?;
+        self.reset_metrics(&c)?;
+        self.run_step(&c.test_step, &[Arg::from(x), Arg::from(y)])?;
+        self.read_logs(&c, "")
+    }
+
+    /// The outputs for one batch.
+    pub fn predict_on_batch(&self, x: &Tensor) -> Result<Tensor> {
+        let c = self.compiled_or_err("predict_on_batch")?;
+        single(self.run_step(&c.predict_step, &[Arg::from(x)])?)
+    }
+
+    /// The outputs for `x`, computed `batch_size` rows at a time (the model need not be
+    /// compiled).
+    pub fn predict(&self, x: &Tensor, options: EvaluateOptions) -> Result<Tensor> {
+        let n = rows("predict", x)?;
+        if n == 0 {
+            return Err(Error::invalid("predict", "the input has no rows"));
+        }
+        let step = self.compiled();
+        let batch = options.batch_size.max(1);
+        let mut outs = Vec::new();
+        let mut progress = Progress::new(options.verbose, Some(n.div_ceil(batch)));
+        for (i, start) in (0..n).step_by(batch).enumerate() {
+            let xb = slice_rows(x, start, (start + batch).min(n))?;
+            let y = match &step {
+                Some(c) => single(self.run_step(&c.predict_step, &[Arg::from(&xb)])?)?,
+                None => self.call(&xb, false)?,
+            };
+            outs.push(y);
+            progress.update(i + 1, &mut || Ok(Logs::new()))?;
+        }
+        progress.finish(&Logs::new());
+        let refs: Vec<&Tensor> = outs.iter().collect();
+        ops::concat(&refs, 0)
+    }
+
+    /// The loss and metrics over `data` (Keras's `evaluate`), as logs.
+    pub fn evaluate(&self, data: impl Into<FitData>, options: EvaluateOptions) -> Result<Logs> {
+        let c = self.compiled_or_err("evaluate")?;
+        let data = data.into();
+        let mut callbacks = CallbackList::new(options.callbacks);
+        self.run_evaluation(
+            &c,
+            &data,
+            options.batch_size,
+            options.verbose,
+            &mut callbacks,
+            "",
+        )
+    }
+
+    fn run_evaluation(
+        &self,
+        c: &Compiled,
+        data: &FitData,
+        batch_size: usize,
+        verbose: Verbose,
+        callbacks: &mut CallbackList,
+        prefix: &str,
+    ) -> Result<Logs> {
+        self.reset_metrics(c)?;
+        callbacks.on_test_begin(self)?;
+        let mut batches = Batches::new(data, batch_size, false, None)?;
+        let mut progress = Progress::new(verbose, batches.len());
+        let mut step = 0;
+        while let Some(args) = batches.next_batch()? {
+            self.run_step(&c.test_step, &args)?;
+            step += 1;
+            progress.update(step, &mut || self.read_logs(c, ""))?;
+        }
+        if step == 0 {
+            return Err(Error::invalid("evaluate", "the data has no batches"));
+        }
+        let logs = self.read_logs(c, prefix)?;
+        progress.finish(&self.read_logs(c, "")?);
+        callbacks.on_test_end(self, &logs)?;
+        Ok(logs)
+    }
+
+    /// Trains the model (Keras's `fit`): `epochs` passes over `data`, with validation,
+    /// callbacks and a progress bar; returns the per-epoch logs.
+    pub fn fit(&self, data: impl Into<FitData>, options: FitOptions) -> Result<History> {
+        let c = self.compiled_or_err("fit")?;
+        let data = data.into();
+        let (train, validation) = match (&data, options.validation_split) {
+            (FitData::Tensors(x, y), split) if split > 0.0 => {
+                if !(0.0..1.0).contains(&split) {
+                    return Err(Error::invalid(
+                        "fit",
+                        format!("validation_split must be in [0, 1), got {split}"),
+                    ));
+                }
+                let n = rows("fit", x)?;
+                let keep = n - ((n as f64) * split) as usize;
+                (
+                    FitData::Tensors(slice_rows(x, 0, keep)?, slice_rows(y, 0, keep)?),
+                    Some(FitData::Tensors(
+                        slice_rows(x, keep, n)?,
+                        slice_rows(y, keep, n)?,
+                    )),
+                )
+            }
+            (FitData::Dataset(_), split) if split > 0.0 => {
+                return Err(Error::invalid(
+                    "fit",
+                    "validation_split needs tensors; give a dataset validation_data instead",
+                ));
+            }
+            _ => (data, None),
+        };
+        let validation = options.validation_data.or(validation);
+        let mut callbacks = CallbackList::new(options.callbacks);
+        let mut history = History::default();
+        self.stop_training.set(false);
+        let verbose = options.verbose;
+        let mut shuffle_seed = super::next_seed();
+        callbacks.on_train_begin(self)?;
+        for epoch in options.initial_epoch..options.epochs {
+            callbacks.on_epoch_begin(self, epoch)?;
+            self.reset_metrics(&c)?;
+            shuffle_seed = shuffle_seed.wrapping_add(1);
+            let shuffle = options.shuffle.then_some(shuffle_seed);
+            let mut batches = Batches::new(&train, options.batch_size, true, shuffle)?;
+            let total = options.steps_per_epoch.map_or(batches.len(), |s| {
+                batches.len().map_or(Some(s), |n| Some(n.min(s)))
+            });
+            if verbose.prints() {
+                println!("Epoch {}/{}", epoch + 1, options.epochs);
+            }
+            let mut progress = Progress::new(verbose, total);
+            let mut step = 0;
+            while let Some(args) = batches.next_batch()? {
+                if options.steps_per_epoch.is_some_and(|s| step >= s) {
+                    break;
+                }
+                callbacks.on_train_batch_begin(self, step)?;
+                let loss = self.run_step(&c.train_step, &args)?;
+                step += 1;
+                if callbacks.wants_batch_logs() {
+                    let mut logs = self.read_logs(&c, "")?;
+                    logs.insert("batch_loss".into(), loss.to_scalar::<f32>()? as f64);
+                    callbacks.on_train_batch_end(self, step - 1, &logs)?;
+                } else {
+                    callbacks.on_train_batch_end(self, step - 1, &Logs::new())?;
+                }
+                progress.update(step, &mut || self.read_logs(&c, ""))?;
+                if self.stop_training.get() {
+                    break;
+                }
+            }
+            if step == 0 {
+                return Err(Error::invalid(
+                    "fit",
+                    "the training data has no batches (is the dataset empty?)",
+                ));
+            }
+            let mut logs = self.read_logs(&c, "")?;
+            let loss = logs["loss"];
+            if !loss.is_finite() && !self.stop_training.get() {
+                return Err(self.diagnose_non_finite(&train, epoch, loss));
+            }
+            if let Some(v) = &validation {
+                let mut none = CallbackList::new(Vec::new());
+                let val = self.run_evaluation(
+                    &c,
+                    v,
+                    options.batch_size,
+                    Verbose::Silent,
+                    &mut none,
+                    "val_",
+                )?;
+                logs.extend(val);
+            }
+            progress.finish(&logs);
+            history.epochs.push(epoch);
+            for (k, v) in &logs {
+                history.history.entry(k.clone()).or_default().push(*v);
+            }
+            callbacks.on_epoch_end(self, epoch, &logs)?;
+            if self.stop_training.get() {
+                break;
+            }
+        }
+        callbacks.on_train_end(self)?;
+        Ok(history)
+    }
+
+    /// The error for a loss that is NaN or infinite after `epoch`: names the first layer
+    /// whose output on the first batch is not finite, found by running the layers eagerly.
+    fn diagnose_non_finite(&self, data: &FitData, epoch: usize, loss: f64) -> Error {
+        let culprit = (|| -> Result<Option<String>> {
+            let x = match data {
+                FitData::Tensors(x, _) => slice_rows(x, 0, rows("fit", x)?.min(32))?,
+                FitData::Dataset(ds) => match ds.iter()?.next() {
+                    Some(b) => b?.0,
+                    None => return Ok(None),
+                },
+            };
+            for w in self.weights() {
+                if !all_finite(&w.read_value())? {
+                    return Ok(Some(format!("weight '{}' is not finite", w.name())));
+                }
+            }
+            if let Kind::Sequential(s) = &self.core.kind {
+                let mut h = x;
+                for l in s.borrow().layers.clone() {
+                    h = l.call(&[h], false)?;
+                    if !all_finite(&h)? {
+                        return Ok(Some(format!(
+                            "layer '{}' ({}) gives non-finite outputs",
+                            l.name(),
+                            l.class_name()
+                        )));
+                    }
+                }
+            }
+            Ok(None)
+        })();
+        let detail = match culprit {
+            Ok(Some(d)) => format!("; {d}"),
+            Ok(None) => "; every layer's output on the first batch is finite, so the loss \
+                         (or the labels) produced it"
+                .to_string(),
+            Err(e) => format!("; looking for the layer failed: {e}"),
+        };
+        Error::invalid(
+            "fit",
+            format!(
+                "the loss of model '{}' is {loss} after epoch {}{detail}",
+                self.core.name,
+                epoch + 1
+            ),
+        )
+    }
+}
+
+fn all_finite(t: &Tensor) -> Result<bool> {
+    if t.size() == 0 {
+        return Ok(true);
+    }
+    ops::reduce_all(&ops::is_finite(t)?, Axes::All, false)?.to_scalar::<bool>()
+}
+
+/// The loss tracker (weighted by the batch size, as Keras's) and the metrics, updated in
+/// the step.
+fn update_trackers(
+    tracker: &Mean,
+    metrics: &[Rc<dyn Metric>],
+    loss: &Tensor,
+    x: &Tensor,
+    y: &Tensor,
+    y_pred: &Tensor,
+) -> Result<()> {
+    let batch = x.shape().first().copied().unwrap_or(1);
+    tracker.update(loss, Some(&ops::scalar_like(loss, batch as f64)?))?;
+    for m in metrics {
+        m.update_state(y, y_pred, None)?;
+    }
+    Ok(())
+}
+
+fn single(mut outs: Vec<Tensor>) -> Result<Tensor> {
+    if outs.len() != 1 {
+        return Err(Error::invalid(
+            "fit",
+            format!(
+                "compile/fit support models with one output; this one has {}",
+                outs.len()
+            ),
+        ));
+    }
+    Ok(outs.remove(0))
+}
+
+/// `(x, y)` of a step: the batch itself, or — with a third argument — the rows of the
+/// whole `x` and `y` that the index tensor picks (so the gather is part of the plan).
+fn batch_args(a: &[Arg]) -> Result<(Tensor, Tensor)> {
+    let (x, y) = (a[0].tensor()?.clone(), a[1].tensor()?.clone());
+    match a.get(2) {
+        Some(idx) => {
+            let idx = idx.tensor()?;
+            Ok((ops::gather(&x, idx, 0, 0)?, ops::gather(&y, idx, 0, 0)?))
+        }
+        None => Ok((x, y)),
+    }
+}
+
+fn rows(op: &str, x: &Tensor) -> Result<usize> {
+    x.shape()
+        .first()
+        .copied()
+        .ok_or_else(|| Error::shape(op, "the data must have a batch axis (rank 1 or more)"))
+}
+
+fn slice_rows(x: &Tensor, start: usize, end: usize) -> Result<Tensor> {
+    let mut begin = vec![0i64; x.rank()];
+    let mut size: Vec<i64> = x.shape().iter().map(|&d| d as i64).collect();
+    begin[0] = start as i64;
+    size[0] = (end - start) as i64;
+    ops::slice(x, &begin, &size)
+}
+
+/// The batches of an epoch, as step arguments.
+enum Batches {
+    Tensors {
+        x: Tensor,
+        y: Tensor,
+        order: Vec<i32>,
+        batch: usize,
+        next: usize,
+    },
+    Dataset {
+        iter: crate::data::DatasetIterator<(Tensor, Tensor)>,
+        len: Option<usize>,
+    },
+}
+
+impl Batches {
+    fn new(
+        data: &FitData,
+        batch_size: usize,
+        _training: bool,
+        shuffle: Option<u64>,
+    ) -> Result<Batches> {
+        match data {
+            FitData::Tensors(x, y) => {
+                let n = rows("fit", x)?;
+                if rows("fit", y)? != n {
+                    return Err(Error::shape(
+                        "fit",
+                        format!(
+                            "x has {n} rows but y has {} (shapes {:?} and {:?})",
+                            y.shape()[0],
+                            x.shape(),
+                            y.shape()
+                        ),
+                    ));
+                }
+                if batch_size == 0 {
+                    return Err(Error::invalid("fit", "batch_size must be positive"));
+                }
+                let mut order: Vec<i32> = (0..n as i32).collect();
+                if let Some(seed) = shuffle {
+                    let mut state = seed;
+                    for i in (1..n).rev() {
+                        state = state
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1_442_695_040_888_963_407);
+                        let j = ((state >> 33) % (i as u64 + 1)) as usize;
+                        order.swap(i, j);
+                    }
+                }
+                Ok(Batches::Tensors {
+                    x: x.clone(),
+                    y: y.clone(),
+                    order,
+                    batch: batch_size,
+                    next: 0,
+                })
+            }
+            FitData::Dataset(ds) => {
+                let len = match ds.cardinality() {
+                    crate::data::Cardinality::Finite(n) => Some(n as usize),
+                    _ => None,
+                };
+                Ok(Batches::Dataset {
+                    iter: ds.iter()?,
+                    len,
+                })
+            }
+        }
+    }
+
+    fn len(&self) -> Option<usize> {
+        match self {
+            Batches::Tensors { order, batch, .. } => Some(order.len().div_ceil(*batch)),
+            Batches::Dataset { len, .. } => *len,
+        }
+    }
+
+    fn next_batch(&mut self) -> Result<Option<Vec<Arg>>> {
+        match self {
+            Batches::Tensors {
+                x,
+                y,
+                order,
+                batch,
+                next,
+            } => {
+                if *next >= order.len() {
+                    return Ok(None);
+                }
+                let end = (*next + *batch).min(order.len());
+                let rows = &order[*next..end];
+                let idx = crate::device::with_device(x.device(), || {
+                    Tensor::from_slice(rows, [rows.len()])
+                })?;
+                *next = end;
+                Ok(Some(vec![Arg::from(&*x), Arg::from(&*y), Arg::from(&idx)]))
+            }
+            Batches::Dataset { iter, .. } => match iter.next() {
+                None => Ok(None),
+                Some(b) => {
+                    let (x, y) = b?;
+                    Ok(Some(vec![Arg::from(&x), Arg::from(&y)]))
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! Keras models: `summary()` against the text Keras 3.15 printed for the same models
+//! (tests/fixtures/keras/summaries.txt, written by summaries.py), the three ways to build
+//! the seeds' linear model, `fit` against a hand-written traced loop and against
+//! `run_eagerly`, and the errors for bad input.
+
+mod common;
+
+use common::Gen;
+use std::rc::Rc;
+use wgflow::keras::activations::Activation::Relu;
+use wgflow::keras::callbacks::{CSVLogger, EarlyStopping, LearningRateScheduler, TerminateOnNaN};
+use wgflow::keras::layers::{
+    Add, Concatenate, Conv2D, Dense, Flatten, InputLayer, Layer, LayerRef, MaxPooling2D,
+};
+use wgflow::keras::losses::{Loss, MeanSquaredError, SparseCategoricalCrossentropy};
+use wgflow::keras::{FitOptions, Input, Model, Sequential, Verbose};
+use wgflow::optimizers::{Optimizer, SGD};
+use wgflow::{Arg, Device, GradientTape, Tensor, Variable, function, with_device};
+
+/// The table Keras printed for the model tagged `tag`.
+fn keras_summary(tag: &str) -> String {
+    let text = include_str!("fixtures/keras/summaries.txt");
+    let start = text
+        .find(&format!("===== {tag}\n"))
+        .expect("tag in fixture");
+    let body = &text[start..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    let end = body.find("=====").unwrap_or(body.len());
+    body[..end].to_string()
+}
+
+struct Linear {
+    dense: LayerRef,
+}
+
+impl Layer for Linear {
+    fn class_name(&self) -> &str {
+        "Linear"
+    }
+    fn call(&self, inputs: &[Tensor], training: bool) -> wgflow::Result<Tensor> {
+        self.dense.call(inputs, training)
+    }
+    fn sublayers(&self) -> Vec<LayerRef> {
+        vec![self.dense.clone()]
+    }
+}
+
+#[test]
+fn summaries_match_keras() {
+    // Built in the order summaries.py builds them, so the automatic names agree.
+    let seq = Sequential::new(vec![Dense::new(1).input_dim(4).into_ref()]).unwrap();
+    assert_eq!(seq.summary(), keras_summary("seq_input_dim"));
+    assert_eq!(seq.count_params(), 5);
+
+    let inputs = Input::named(&[4], "data");
+    let outputs = Dense::new(1).into_ref().apply(&[&inputs]).unwrap();
+    let functional = Model::new(&[inputs], &[outputs], "linear").unwrap();
+    assert_eq!(functional.summary(), keras_summary("functional"));
+
+    let subclassed = Model::from_layer(Linear {
+        dense: Dense::new(1).into_ref(),
+    });
+    assert_eq!(subclassed.summary(), keras_summary("subclassed_unbuilt"));
+    subclassed
+        .call(&Tensor::from_slice(&[0.0f32; 8], [2, 4]).unwrap(), false)
+        .unwrap();
+    assert_eq!(subclassed.summary(), keras_summary("subclassed_built"));
+
+    let mlp = Sequential::new(vec![
+        InputLayer::new(&[784]).into_ref(),
+        Dense::new(512).activation(Relu).into_ref(),
+        Dense::new(256).activation(Relu).into_ref(),
+        Dense::new(10).into_ref(),
+    ])
+    .unwrap();
+    assert_eq!(mlp.summary(), keras_summary("mlp"));
+
+    let cnn = Sequential::new(vec![
+        InputLayer::new(&[28, 28, 1]).into_ref(),
+        Conv2D::new(32, 3).activation(Relu).into_ref(),
+        MaxPooling2D::new(2).into_ref(),
+        Conv2D::new(64, 3).activation(Relu).into_ref(),
+        MaxPooling2D::new(2).into_ref(),
+        Flatten.into_ref(),
+        Dense::new(128).activation(Relu).into_ref(),
+        Dense::new(10).into_ref(),
+    ])
+    .unwrap();
+    assert_eq!(cnn.summary(), keras_summary("cnn"));
+
+    let a = Input::named(&[8], "a");
+    let b = Input::named(&[8], "b");
+    let dense = Dense::new(8).into_ref();
+    let da = dense.apply(&[&a]).unwrap();
+    let db = dense.apply(&[&b]).unwrap();
+    let x = Add.into_ref().apply(&[&da, &db]).unwrap();
+    let y = Concatenate::new().into_ref().apply(&[&x, &a]).unwrap();
+    let o1 = Dense::new(1)
+        .into_ref()
+        .with_name("o1")
+        .apply(&[&y])
+        .unwrap();
+    let shared = Model::new(&[a, b], &[o1], "functional_3").unwrap();
+    assert_eq!(shared.summary(), keras_summary("shared"));
+    // The shared Dense holds one set of weights: 8*8+8, plus o1's 16+1.
+    assert_eq!(shared.count_params(), 89);
+}
+
+/// `y = x · [2, -3, 0.5, 1] + 0.7` on 256 random rows.
+fn linear_data(rows: usize) -> (Tensor, Tensor) {
+    let mut g = Gen::new(7);
+    let x = g.vec_f32(rows * 4, -1.0, 1.0);
+    let w = [2.0f32, -3.0, 0.5, 1.0];
+    let y: Vec<f32> = x
+        .chunks(4)
+        .map(|r| r.iter().zip(&w).map(|(a, b)| a * b).sum::<f32>() + 0.7)
+        .collect();
+    (
+        Tensor::from_slice(&x, [rows, 4]).unwrap(),
+        Tensor::from_slice(&y, [rows, 1]).unwrap(),
+    )
+}
+
+fn values(t: &Tensor) -> Vec<f64> {
+    t.to_f64_vec().unwrap()
+}
+
+fn quiet(epochs: usize, batch_size: usize) -> FitOptions {
+    FitOptions {
+        epochs,
+        batch_size,
+        shuffle: false,
+        verbose: Verbose::Silent,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn fit_recovers_linear_weights_on_every_device() {
+    for device in common::devices() {
+        with_device(&device, || {
+            wgflow::keras::set_random_seed(1);
+            let (x, y) = linear_data(256);
+            let model = Sequential::new(vec![Dense::new(1).input_dim(4).into_ref()]).unwrap();
+            model
+                .compile(SGD::new(0.1), MeanSquaredError::new(), vec!["mae".into()])
+                .unwrap();
+            let history = model.fit((&x, &y), quiet(30, 32)).unwrap();
+            let losses = history.get("loss").unwrap();
+            assert_eq!(losses.len(), 30);
+            assert!(losses[29] < 1e-4, "{device}: final loss {}", losses[29]);
+            assert!(history.get("mean_absolute_error").unwrap()[29] < 1e-2);
+            let w = model.get_weights();
+            common::assert_close("kernel", &values(&w[0]), &[2.0, -3.0, 0.5, 1.0], 1e-2, 0.0);
+            common::assert_close("bias", &values(&w[1]), &[0.7], 1e-2, 0.0);
+            let logs = model
+                .evaluate(
+                    (&x, &y),
+                    wgflow::keras::EvaluateOptions {
+                        verbose: Verbose::Silent,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            assert!(logs["loss"] < 1e-4);
+            let pred = model
+                .predict(
+                    &x,
+                    wgflow::keras::EvaluateOptions {
+                        batch_size: 100,
+                        verbose: Verbose::Silent,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            assert_eq!(pred.shape(), &[256, 1]);
+            common::assert_close("predict", &values(&pred), &values(&y), 2e-2, 0.0);
+        });
+    }
+}
+
+/// Same start, same batches: `fit`, `fit` with `run_eagerly`, and a hand-written traced
+/// loop end with the same weights.
+#[test]
+fn fit_matches_a_hand_written_loop_and_eager_mode() {
+    let device = Device::cpu();
+    with_device(&device, || {
+        let (x, y) = linear_data(96);
+        let make = || {
+            let m = Sequential::new(vec![
+                Dense::new(3).activation(Relu).input_dim(4).into_ref(),
+                Dense::new(1).into_ref(),
+            ])
+            .unwrap();
+            wgflow::keras::set_random_seed(5);
+            // Same initial weights in each model.
+            let mut g = Gen::new(3);
+            let init: Vec<Tensor> = m
+                .weights()
+                .iter()
+                .map(|v| {
+                    let n: usize = v.shape().iter().product();
+                    Tensor::from_slice(&g.vec_f32(n, -0.5, 0.5), v.shape()).unwrap()
+                })
+                .collect();
+            m.set_weights(&init).unwrap();
+            m
+        };
+        let fitted = make();
+        fitted
+            .compile(SGD::new(0.05), MeanSquaredError::new(), vec![])
+            .unwrap();
+        fitted.fit((&x, &y), quiet(3, 32)).unwrap();
+
+        let eager = make();
+        eager
+            .compile(SGD::new(0.05), MeanSquaredError::new(), vec![])
+            .unwrap();
+        eager.set_run_eagerly(true);
+        eager.fit((&x, &y), quiet(3, 32)).unwrap();
+
+        let manual = Rc::new(make());
+        let opt = Rc::new(SGD::new(0.05));
+        let (m, o) = (manual.clone(), opt.clone());
+        let step = function(move |a: &[Arg]| -> wgflow::Result<Tensor> {
+            let (xb, yb) = (a[0].tensor()?, a[1].tensor()?);
+            let vars = m.trainable_variables();
+            let tape = GradientTape::new();
+            let loss = MeanSquaredError::new().compute(yb, &m.call(xb, true)?, None)?;
+            let refs: Vec<&Variable> = vars.iter().collect();
+            let grads = tape.gradient(&loss, &refs)?;
+            let pairs: Vec<(Tensor, &Variable)> = grads
+                .into_iter()
+                .zip(&vars)
+                .map(|(g, v)| (g.unwrap(), v))
+                .collect();
+            o.apply_gradients(&pairs)?;
+            Ok(loss)
+        });
+        for _ in 0..3 {
+            for start in (0..96).step_by(32) {
+                let xb = wgflow::ops::slice(&x, &[start, 0], &[32, 4]).unwrap();
+                let yb = wgflow::ops::slice(&y, &[start, 0], &[32, 1]).unwrap();
+                step.call(&[Arg::from(&xb), Arg::from(&yb)]).unwrap();
+            }
+        }
+        assert_eq!(opt.iterations(), 9);
+        for ((a, b), c) in fitted
+            .get_weights()
+            .iter()
+            .zip(eager.get_weights())
+            .zip(manual.get_weights())
+        {
+            common::assert_close("fit vs eager", &values(a), &values(&b), 1e-5, 1e-5);
+            common::assert_close("fit vs loop", &values(a), &values(&c), 1e-5, 1e-5);
+        }
+    });
+}
+
+#[test]
+fn bad_input_names_the_layer() {
+    let device = Device::cpu();
+    with_device(&device, || {
+        let model = Sequential::new(vec![
+            Dense::new(2).input_dim(4).into_ref().with_name("first"),
+            Dense::new(1).into_ref(),
+        ])
+        .unwrap();
+        model
+            .compile(SGD::new(0.1), MeanSquaredError::new(), vec![])
+            .unwrap();
+        // Wrong input width.
+        let x = Tensor::from_slice(&[0.0f32; 6], [2, 3]).unwrap();
+        let e = model.call(&x, false).unwrap_err().to_string();
+        assert!(
+            e.contains("layer 'first' (Dense)") && e.contains("(None, 4)"),
+            "{e}"
+        );
+        // Labels of the wrong dtype for a sparse cross-entropy.
+        let cls = Sequential::new(vec![Dense::new(3).input_dim(2).into_ref()]).unwrap();
+        cls.compile(
+            SGD::new(0.1),
+            SparseCategoricalCrossentropy::new().from_logits(true),
+            vec!["accuracy".into()],
+        )
+        .unwrap();
+        let xs = Tensor::from_slice(&[0.0f32; 4], [2, 2]).unwrap();
+        let labels = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0], [2, 2]).unwrap();
+        let e = cls
+            .fit((&xs, &labels), quiet(1, 2))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sparse_categorical_crossentropy"), "{e}");
+        // x and y with different numbers of rows.
+        let y3 = Tensor::from_slice(&[0i32, 1, 2], [3]).unwrap();
+        let e = cls.fit((&xs, &y3), quiet(1, 2)).unwrap_err().to_string();
+        assert!(e.contains("2 rows") && e.contains("3"), "{e}");
+        // An empty dataset.
+        let empty = wgflow::data::Dataset::from_tensor_slices((
+            Tensor::from_slice(&[0.0f32; 0], [0, 2]).unwrap(),
+            Tensor::from_slice(&[0i32; 0], [0]).unwrap(),
+        ))
+        .unwrap()
+        .batch(4, false)
+        .unwrap();
+        let e = cls.fit(&empty, quiet(1, 2)).unwrap_err().to_string();
+        assert!(e.contains("no batches"), "{e}");
+        // One layer used with two incompatible shapes.
+        let dense = Dense::new(2).into_ref();
+        dense
+            .call(&[Tensor::from_slice(&[0.0f32; 4], [1, 4]).unwrap()], false)
+            .unwrap();
+        let e = dense
+            .call(&[Tensor::from_slice(&[0.0f32; 5], [1, 5]).unwrap()], false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("layer 'dense") && e.contains("(None, 4)") && e.contains("(1, 5)"),
+            "{e}"
+        );
+        // Not compiled.
+        let raw = Sequential::new(vec![Dense::new(1).into_ref()]).unwrap();
+        let e = raw.fit((&xs, &y3), quiet(1, 2)).unwrap_err().to_string();
+        assert!(e.contains("compile"), "{e}");
+    });
+}
+
+#[test]
+fn a_nan_loss_is_an_error_naming_the_layer() {
+    with_device(&Device::cpu(), || {
+        let model = Sequential::new(vec![
+            Dense::new(2).input_dim(2).into_ref().with_name("ok"),
+            wgflow::keras::layers::Activation(wgflow::keras::activations::Activation::Exponential)
+                .into_ref()
+                .with_name("blows_up"),
+            Dense::new(1).into_ref(),
+        ])
+        .unwrap();
+        model
+            .compile(SGD::new(0.1), MeanSquaredError::new(), vec![])
+            .unwrap();
+        // Huge inputs overflow exp in the second layer.
+        let x = Tensor::from_slice(&[1e6f32, -1e6, 1e6, 1e6], [2, 2]).unwrap();
+        let y = Tensor::from_slice(&[0.0f32, 0.0], [2, 1]).unwrap();
+        model
+            .set_weights(&[
+                Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0], [2, 2]).unwrap(),
+                Tensor::from_slice(&[0.0f32, 0.0], [2]).unwrap(),
+                Tensor::from_slice(&[1.0f32, 1.0], [2, 1]).unwrap(),
+                Tensor::from_slice(&[0.0f32], [1]).unwrap(),
+            ])
+            .unwrap();
+        let e = model.fit((&x, &y), quiet(1, 2)).unwrap_err().to_string();
+        assert!(e.contains("'blows_up'") || e.contains("weight"), "{e}");
+
+        // With TerminateOnNaN, training stops instead.
+        model
+            .set_weights(&[
+                Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0], [2, 2]).unwrap(),
+                Tensor::from_slice(&[0.0f32, 0.0], [2]).unwrap(),
+                Tensor::from_slice(&[1.0f32, 1.0], [2, 1]).unwrap(),
+                Tensor::from_slice(&[0.0f32], [1]).unwrap(),
+            ])
+            .unwrap();
+        let stop = Rc::new(std::cell::RefCell::new(TerminateOnNaN::new()));
+        let mut opts = quiet(3, 1);
+        opts.callbacks.push(Box::new(stop.clone()));
+        let h = model.fit((&x, &y), opts).unwrap();
+        assert_eq!(stop.borrow().stopped_at_batch, Some(0));
+        assert!(h.epochs.len() <= 1);
+    });
+}
+
+#[test]
+fn callbacks_stop_schedule_and_log() {
+    with_device(&Device::cpu(), || {
+        wgflow::keras::set_random_seed(3);
+        let (x, y) = linear_data(64);
+        let model = Sequential::new(vec![Dense::new(1).input_dim(4).into_ref()]).unwrap();
+        model
+            .compile(SGD::new(0.1), MeanSquaredError::new(), vec![])
+            .unwrap();
+        let dir = std::env::temp_dir().join(format!("wgflow-csv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let csv = dir.join("log.csv");
+        let rates = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let seen = rates.clone();
+        let early = Rc::new(std::cell::RefCell::new(
+            EarlyStopping::new("val_loss").patience(1).min_delta(10.0),
+        ));
+        let mut opts = quiet(10, 16);
+        opts.validation_split = 0.25;
+        opts.callbacks = vec![
+            Box::new(LearningRateScheduler::new(move |epoch, lr| {
+                seen.borrow_mut().push(lr);
+                if epoch == 0 { 0.2 } else { lr * 0.5 }
+            })),
+            Box::new(CSVLogger::new(&csv)),
+            Box::new(early.clone()),
+        ];
+        let history = model.fit((&x, &y), opts).unwrap();
+        // min_delta 10 means no epoch improves on the first: stop after patience 1.
+        assert_eq!(history.epochs, vec![0, 1]);
+        assert_eq!(early.borrow().stopped_epoch, 1);
+        let r = rates.borrow();
+        assert!(
+            (r[0] - 0.1).abs() < 1e-9 && (r[1] - 0.2).abs() < 1e-9,
+            "{r:?}"
+        );
+        assert!(history.get("val_loss").is_some());
+        let text = std::fs::read_to_string(&csv).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "epoch,loss,val_loss");
+        assert_eq!(lines.len(), 3);
+        assert!(lines[2].starts_with("1,"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    });
+}
