@@ -639,9 +639,10 @@ impl Model {
             );
             function(move |a: &[Arg]| -> Result<Tensor> {
                 let (x, y) = batch_args(a)?;
-                let vars = core.collect(LayerRef::trainable_variables);
                 let tape = GradientTape::new();
                 let y_pred = single(core.call(std::slice::from_ref(&x), true)?)?;
+                // After the forward pass: a model built on its first call has weights now.
+                let vars = core.collect(LayerRef::trainable_variables);
                 let mut total = loss.compute(&y, &y_pred, None)?;
                 for penalty in core.losses()? {
                     total = ops::add(&total, &penalty)?;
