@@ -38,13 +38,19 @@
 
 mod conv;
 mod core;
+mod embedding;
 mod merge;
+mod normalization;
+mod rnn;
 
 pub use self::conv::{
     AveragePooling2D, Conv2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D,
 };
 pub use self::core::{Activation, Dense, Dropout, Flatten, InputLayer, Rescaling, Reshape};
+pub use self::embedding::Embedding;
 pub use self::merge::{Add, Concatenate, Multiply};
+pub use self::normalization::{BatchNormalization, LayerNormalization};
+pub use self::rnn::{GRU, LSTM};
 pub use crate::ops::Padding;
 
 use super::initializers::Initializer;

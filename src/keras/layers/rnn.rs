@@ -1,0 +1,568 @@
+//! Recurrent layers: LSTM and GRU.
+//!
+//! Both are unrolled: `call` runs one step of ops per time step of the input (whose length
+//! must therefore be known, as it always is for a concrete or traced tensor), so a traced
+//! function holds `time` copies of the cell. The input projection of every step is one
+//! matmul over `[batch * time, features]` before the loop; each step then adds one matmul
+//! with the recurrent kernel. The initial state is zero (the first step skips the recurrent
+//! matmul, which would only multiply zeros).
+//!
+//! Not supported yet: `return_state`, `stateful`, masking, `dropout` and
+//! `recurrent_dropout`.
+
+use super::{BuildContext, Layer, Shape, fmt_shape};
+use crate::autodiff::Variable;
+use crate::error::{Error, Result};
+use crate::keras::activations::Activation as Act;
+use crate::keras::initializers::Initializer;
+use crate::keras::regularizers::Regularizer;
+use crate::ops;
+use crate::tensor::Tensor;
+
+/// The feature count of a `[batch, time, features]` input.
+fn features(layer: &str, shape: &Shape) -> Result<usize> {
+    match shape.as_slice() {
+        [_, _, Some(f)] => Ok(*f),
+        _ => Err(Error::shape(
+            layer,
+            format!(
+                "expects inputs of shape [batch, time, features] with known features, got {}",
+                fmt_shape(shape)
+            ),
+        )),
+    }
+}
+
+fn output_shape(shape: &Shape, units: usize, return_sequences: bool) -> Result<Shape> {
+    if shape.len() != 3 {
+        return Err(Error::shape(
+            "RNN",
+            format!(
+                "expects inputs of shape [batch, time, features], got {}",
+                fmt_shape(shape)
+            ),
+        ));
+    }
+    Ok(if return_sequences {
+        vec![shape[0], shape[1], Some(units)]
+    } else {
+        vec![shape[0], Some(units)]
+    })
+}
+
+/// `x · kernel (+ bias)` for every time step at once, split per step in processing order
+/// (reversed with `go_backwards`): `time` tensors of `[batch, gates]`.
+fn project_inputs(
+    layer: &str,
+    x: &Tensor,
+    kernel: &Tensor,
+    bias: Option<&Tensor>,
+    go_backwards: bool,
+) -> Result<Vec<Tensor>> {
+    let (batch, time, feat) = match x.shape() {
+        [b, t, f] => (*b, *t, *f),
+        s => {
+            return Err(Error::shape(
+                layer,
+                format!("expects inputs of rank 3 [batch, time, features], got {s:?}"),
+            ));
+        }
+    };
+    if time == 0 {
+        return Err(Error::invalid(layer, "the input has no time steps"));
+    }
+    let gates = kernel.shape()[1];
+    let rows = ops::reshape(x, &[(batch * time) as i64, feat as i64])?;
+    let mut p = ops::matmul(&rows, kernel)?;
+    if let Some(b) = bias {
+        p = ops::bias_add(&p, b)?;
+    }
+    let p = ops::reshape(&p, &[batch as i64, time as i64, gates as i64])?;
+    let mut steps = ops::unstack(&p, 1)?;
+    if go_backwards {
+        steps.reverse();
+    }
+    Ok(steps)
+}
+
+/// The per-step outputs as the layer's output: stacked on a time axis, or the last one.
+fn finish(outputs: Vec<Tensor>, return_sequences: bool) -> Result<Tensor> {
+    if return_sequences {
+        let refs: Vec<&Tensor> = outputs.iter().collect();
+        ops::stack(&refs, 1)
+    } else {
+        Ok(outputs.into_iter().last().expect("at least one step"))
+    }
+}
+
+/// `1 - z`.
+fn one_minus(z: &Tensor) -> Result<Tensor> {
+    ops::sub(&ops::scalar_like(z, 1.0)?, z)
+}
+
+/// Long short-term memory (Keras's `LSTM`), unrolled over the time axis (see the module
+/// docs). Input `[batch, time, features]`; output `[batch, units]`, or `[batch, time,
+/// units]` with `return_sequences`.
+///
+/// Keras's gate order and defaults: `z = x · kernel + h · recurrent_kernel + bias` split into
+/// input, forget, cell and output gates `[i, f, c, o]` (each `units` wide); `c' = f * c + i *
+/// tanh(z_c)`, `h' = o * tanh(c')` with the gates through `sigmoid`. The kernel is
+/// glorot-uniform, the recurrent kernel orthogonal, the bias zero but for ones on the forget
+/// gate (`unit_forget_bias`).
+pub struct LSTM {
+    units: usize,
+    activation: Act,
+    recurrent_activation: Act,
+    use_bias: bool,
+    unit_forget_bias: bool,
+    return_sequences: bool,
+    go_backwards: bool,
+    kernel_initializer: Initializer,
+    recurrent_initializer: Initializer,
+    bias_initializer: Initializer,
+    kernel_regularizer: Option<Regularizer>,
+    recurrent_regularizer: Option<Regularizer>,
+    bias_regularizer: Option<Regularizer>,
+    kernel: Option<Variable>,
+    recurrent_kernel: Option<Variable>,
+    bias: Option<Variable>,
+}
+
+impl LSTM {
+    /// `units` wide state, Keras's defaults (see the type's docs), the last output only.
+    pub fn new(units: usize) -> LSTM {
+        LSTM {
+            units,
+            activation: Act::Tanh,
+            recurrent_activation: Act::Sigmoid,
+            use_bias: true,
+            unit_forget_bias: true,
+            return_sequences: false,
+            go_backwards: false,
+            kernel_initializer: Initializer::glorot_uniform(),
+            recurrent_initializer: Initializer::Orthogonal {
+                gain: 1.0,
+                seed: None,
+            },
+            bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            recurrent_regularizer: None,
+            bias_regularizer: None,
+            kernel: None,
+            recurrent_kernel: None,
+            bias: None,
+        }
+    }
+    /// Output every step's state (`[batch, time, units]`) instead of the last.
+    pub fn return_sequences(mut self, r: bool) -> Self {
+        self.return_sequences = r;
+        self
+    }
+    /// Read the sequence from its end; with `return_sequences` the outputs come in that
+    /// (reversed) order, as in Keras.
+    pub fn go_backwards(mut self, g: bool) -> Self {
+        self.go_backwards = g;
+        self
+    }
+    /// The activation of the cell input and of the output (`tanh`).
+    pub fn activation(mut self, a: Act) -> Self {
+        self.activation = a;
+        self
+    }
+    /// The activation of the gates (`sigmoid`).
+    pub fn recurrent_activation(mut self, a: Act) -> Self {
+        self.recurrent_activation = a;
+        self
+    }
+    pub fn use_bias(mut self, b: bool) -> Self {
+        self.use_bias = b;
+        self
+    }
+    /// Start the forget gate's bias at one (Keras's default) so the cell remembers early on.
+    pub fn unit_forget_bias(mut self, u: bool) -> Self {
+        self.unit_forget_bias = u;
+        self
+    }
+    pub fn kernel_initializer(mut self, i: Initializer) -> Self {
+        self.kernel_initializer = i;
+        self
+    }
+    pub fn recurrent_initializer(mut self, i: Initializer) -> Self {
+        self.recurrent_initializer = i;
+        self
+    }
+    pub fn bias_initializer(mut self, i: Initializer) -> Self {
+        self.bias_initializer = i;
+        self
+    }
+    pub fn kernel_regularizer(mut self, r: Regularizer) -> Self {
+        self.kernel_regularizer = Some(r);
+        self
+    }
+    pub fn recurrent_regularizer(mut self, r: Regularizer) -> Self {
+        self.recurrent_regularizer = Some(r);
+        self
+    }
+    pub fn bias_regularizer(mut self, r: Regularizer) -> Self {
+        self.bias_regularizer = Some(r);
+        self
+    }
+    pub fn units(&self) -> usize {
+        self.units
+    }
+    /// `[features, 4 * units]`, gates `[i, f, c, o]`.
+    pub fn kernel(&self) -> Option<&Variable> {
+        self.kernel.as_ref()
+    }
+    /// `[units, 4 * units]`, gates `[i, f, c, o]`.
+    pub fn recurrent_kernel(&self) -> Option<&Variable> {
+        self.recurrent_kernel.as_ref()
+    }
+    /// `[4 * units]`, gates `[i, f, c, o]`.
+    pub fn bias(&self) -> Option<&Variable> {
+        self.bias.as_ref()
+    }
+}
+
+impl Layer for LSTM {
+    fn class_name(&self) -> &str {
+        "LSTM"
+    }
+    fn build(&mut self, ctx: &mut BuildContext, input_shapes: &[Shape]) -> Result<()> {
+        let f = features("LSTM", &input_shapes[0])?;
+        let u = self.units;
+        if u == 0 {
+            return Err(Error::invalid("LSTM", "units must be positive"));
+        }
+        self.kernel = Some(ctx.add_weight(
+            "kernel",
+            &[f, 4 * u],
+            self.kernel_initializer.clone(),
+            true,
+            self.kernel_regularizer,
+        )?);
+        self.recurrent_kernel = Some(ctx.add_weight(
+            "recurrent_kernel",
+            &[u, 4 * u],
+            self.recurrent_initializer.clone(),
+            true,
+            self.recurrent_regularizer,
+        )?);
+        if self.use_bias {
+            if self.unit_forget_bias {
+                // Keras: the bias initializer for i, ones for f, the initializer for c and o.
+                let bias = ctx.add_weight(
+                    "bias",
+                    &[4 * u],
+                    Initializer::Zeros,
+                    true,
+                    self.bias_regularizer,
+                )?;
+                crate::graph::init_scope(|| -> Result<()> {
+                    let i = self.bias_initializer.initialize(&[u])?;
+                    let f = Initializer::Ones.initialize(&[u])?;
+                    let co = self.bias_initializer.initialize(&[2 * u])?;
+                    bias.assign(&ops::concat(&[&i, &f, &co], 0)?)
+                })?;
+                self.bias = Some(bias);
+            } else {
+                self.bias = Some(ctx.add_weight(
+                    "bias",
+                    &[4 * u],
+                    self.bias_initializer.clone(),
+                    true,
+                    self.bias_regularizer,
+                )?);
+            }
+        }
+        Ok(())
+    }
+    fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Tensor> {
+        let kernel = self.kernel.as_ref().expect("built").read_value();
+        let rk = self.recurrent_kernel.as_ref().expect("built").read_value();
+        let bias = self.bias.as_ref().map(|b| b.read_value());
+        let steps = project_inputs(
+            "LSTM",
+            &inputs[0],
+            &kernel,
+            bias.as_ref(),
+            self.go_backwards,
+        )?;
+        let (act, rec) = (self.activation, self.recurrent_activation);
+        let mut state: Option<(Tensor, Tensor)> = None;
+        let mut outputs = Vec::with_capacity(steps.len());
+        for xz in steps {
+            let z = match &state {
+                Some((h, _)) => ops::add(&xz, &ops::matmul(h, &rk)?)?,
+                None => xz,
+            };
+            let g = ops::split_even(&z, 4, 1)?;
+            let i = rec.apply(&g[0])?;
+            let f = rec.apply(&g[1])?;
+            let cand = ops::mul(&i, &act.apply(&g[2])?)?;
+            let o = rec.apply(&g[3])?;
+            let c = match &state {
+                Some((_, c)) => ops::add(&ops::mul(&f, c)?, &cand)?,
+                None => cand,
+            };
+            let h = ops::mul(&o, &act.apply(&c)?)?;
+            outputs.push(h.clone());
+            state = Some((h, c));
+        }
+        finish(outputs, self.return_sequences)
+    }
+    fn compute_output_shape(&self, input_shapes: &[Shape]) -> Option<Result<Shape>> {
+        Some(output_shape(
+            &input_shapes[0],
+            self.units,
+            self.return_sequences,
+        ))
+    }
+}
+
+/// Gated recurrent unit (Keras's `GRU`), unrolled over the time axis (see the module docs).
+/// Input `[batch, time, features]`; output `[batch, units]`, or `[batch, time, units]` with
+/// `return_sequences`.
+///
+/// Keras's gate order `[z, r, h]` (update, reset, candidate) and defaults: `reset_after`
+/// (the reset gate multiplies `h · recurrent_kernel + recurrent_bias`, cuDNN's form) with a
+/// bias of shape `[2, 3 * units]` (input bias, recurrent bias); `h' = z * h + (1 - z) *
+/// tanh(...)`. The kernel is glorot-uniform, the recurrent kernel orthogonal, the bias zero.
+pub struct GRU {
+    units: usize,
+    activation: Act,
+    recurrent_activation: Act,
+    use_bias: bool,
+    reset_after: bool,
+    return_sequences: bool,
+    go_backwards: bool,
+    kernel_initializer: Initializer,
+    recurrent_initializer: Initializer,
+    bias_initializer: Initializer,
+    kernel_regularizer: Option<Regularizer>,
+    recurrent_regularizer: Option<Regularizer>,
+    bias_regularizer: Option<Regularizer>,
+    kernel: Option<Variable>,
+    recurrent_kernel: Option<Variable>,
+    bias: Option<Variable>,
+}
+
+impl GRU {
+    /// `units` wide state, Keras's defaults (see the type's docs), the last output only.
+    pub fn new(units: usize) -> GRU {
+        GRU {
+            units,
+            activation: Act::Tanh,
+            recurrent_activation: Act::Sigmoid,
+            use_bias: true,
+            reset_after: true,
+            return_sequences: false,
+            go_backwards: false,
+            kernel_initializer: Initializer::glorot_uniform(),
+            recurrent_initializer: Initializer::Orthogonal {
+                gain: 1.0,
+                seed: None,
+            },
+            bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            recurrent_regularizer: None,
+            bias_regularizer: None,
+            kernel: None,
+            recurrent_kernel: None,
+            bias: None,
+        }
+    }
+    /// Output every step's state (`[batch, time, units]`) instead of the last.
+    pub fn return_sequences(mut self, r: bool) -> Self {
+        self.return_sequences = r;
+        self
+    }
+    /// Read the sequence from its end; with `return_sequences` the outputs come in that
+    /// (reversed) order, as in Keras.
+    pub fn go_backwards(mut self, g: bool) -> Self {
+        self.go_backwards = g;
+        self
+    }
+    /// `false`: the original GRU, where the reset gate multiplies the state before the
+    /// recurrent matmul, with a bias of shape `[3 * units]`.
+    pub fn reset_after(mut self, r: bool) -> Self {
+        self.reset_after = r;
+        self
+    }
+    /// The activation of the candidate state (`tanh`).
+    pub fn activation(mut self, a: Act) -> Self {
+        self.activation = a;
+        self
+    }
+    /// The activation of the gates (`sigmoid`).
+    pub fn recurrent_activation(mut self, a: Act) -> Self {
+        self.recurrent_activation = a;
+        self
+    }
+    pub fn use_bias(mut self, b: bool) -> Self {
+        self.use_bias = b;
+        self
+    }
+    pub fn kernel_initializer(mut self, i: Initializer) -> Self {
+        self.kernel_initializer = i;
+        self
+    }
+    pub fn recurrent_initializer(mut self, i: Initializer) -> Self {
+        self.recurrent_initializer = i;
+        self
+    }
+    pub fn bias_initializer(mut self, i: Initializer) -> Self {
+        self.bias_initializer = i;
+        self
+    }
+    pub fn kernel_regularizer(mut self, r: Regularizer) -> Self {
+        self.kernel_regularizer = Some(r);
+        self
+    }
+    pub fn recurrent_regularizer(mut self, r: Regularizer) -> Self {
+        self.recurrent_regularizer = Some(r);
+        self
+    }
+    pub fn bias_regularizer(mut self, r: Regularizer) -> Self {
+        self.bias_regularizer = Some(r);
+        self
+    }
+    pub fn units(&self) -> usize {
+        self.units
+    }
+    /// `[features, 3 * units]`, gates `[z, r, h]`.
+    pub fn kernel(&self) -> Option<&Variable> {
+        self.kernel.as_ref()
+    }
+    /// `[units, 3 * units]`, gates `[z, r, h]`.
+    pub fn recurrent_kernel(&self) -> Option<&Variable> {
+        self.recurrent_kernel.as_ref()
+    }
+    /// `[2, 3 * units]` (input bias, recurrent bias) with `reset_after`, else `[3 * units]`.
+    pub fn bias(&self) -> Option<&Variable> {
+        self.bias.as_ref()
+    }
+}
+
+impl Layer for GRU {
+    fn class_name(&self) -> &str {
+        "GRU"
+    }
+    fn build(&mut self, ctx: &mut BuildContext, input_shapes: &[Shape]) -> Result<()> {
+        let f = features("GRU", &input_shapes[0])?;
+        let u = self.units;
+        if u == 0 {
+            return Err(Error::invalid("GRU", "units must be positive"));
+        }
+        self.kernel = Some(ctx.add_weight(
+            "kernel",
+            &[f, 3 * u],
+            self.kernel_initializer.clone(),
+            true,
+            self.kernel_regularizer,
+        )?);
+        self.recurrent_kernel = Some(ctx.add_weight(
+            "recurrent_kernel",
+            &[u, 3 * u],
+            self.recurrent_initializer.clone(),
+            true,
+            self.recurrent_regularizer,
+        )?);
+        if self.use_bias {
+            let shape: Vec<usize> = if self.reset_after {
+                vec![2, 3 * u]
+            } else {
+                vec![3 * u]
+            };
+            self.bias = Some(ctx.add_weight(
+                "bias",
+                &shape,
+                self.bias_initializer.clone(),
+                true,
+                self.bias_regularizer,
+            )?);
+        }
+        Ok(())
+    }
+    fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Tensor> {
+        let u = self.units;
+        let kernel = self.kernel.as_ref().expect("built").read_value();
+        let rk = self.recurrent_kernel.as_ref().expect("built").read_value();
+        let bias = self.bias.as_ref().map(|b| b.read_value());
+        // reset_after: separate input and recurrent biases.
+        let (input_bias, recurrent_bias) = match (&bias, self.reset_after) {
+            (Some(b), true) => {
+                let mut rows = ops::unstack(b, 0)?;
+                let rb = rows.pop().expect("2 rows");
+                (Some(rows.pop().expect("2 rows")), Some(rb))
+            }
+            (b, _) => (b.clone(), None),
+        };
+        let steps = project_inputs(
+            "GRU",
+            &inputs[0],
+            &kernel,
+            input_bias.as_ref(),
+            self.go_backwards,
+        )?;
+        let (act, rec) = (self.activation, self.recurrent_activation);
+        // reset_after = false: the candidate's recurrent matmul comes after the reset gate.
+        let (rk_zr, rk_h) = if self.reset_after {
+            (None, None)
+        } else {
+            let mut parts = ops::split(&rk, &[2 * u, u], 1)?;
+            let h = parts.pop().expect("2 parts");
+            (Some(parts.pop().expect("2 parts")), Some(h))
+        };
+        let mut state: Option<Tensor> = None;
+        let mut outputs = Vec::with_capacity(steps.len());
+        for xp in steps {
+            let x = ops::split_even(&xp, 3, 1)?;
+            let (z, hh) = if self.reset_after {
+                let inner = match (&state, &recurrent_bias) {
+                    (Some(h), Some(rb)) => Some(ops::bias_add(&ops::matmul(h, &rk)?, rb)?),
+                    (Some(h), None) => Some(ops::matmul(h, &rk)?),
+                    // h = 0: only the recurrent bias is left.
+                    (None, Some(rb)) => Some(ops::reshape(rb, &[1, 3 * u as i64])?),
+                    (None, None) => None,
+                };
+                match inner {
+                    Some(inner) => {
+                        let r_ = ops::split_even(&inner, 3, 1)?;
+                        let z = rec.apply(&ops::add(&x[0], &r_[0])?)?;
+                        let r = rec.apply(&ops::add(&x[1], &r_[1])?)?;
+                        let hh = act.apply(&ops::add(&x[2], &ops::mul(&r, &r_[2])?)?)?;
+                        (z, hh)
+                    }
+                    None => (rec.apply(&x[0])?, act.apply(&x[2])?),
+                }
+            } else {
+                match &state {
+                    Some(h) => {
+                        let zr = ops::matmul(h, rk_zr.as_ref().expect("split"))?;
+                        let zr = ops::split_even(&zr, 2, 1)?;
+                        let z = rec.apply(&ops::add(&x[0], &zr[0])?)?;
+                        let r = rec.apply(&ops::add(&x[1], &zr[1])?)?;
+                        let rh = ops::matmul(&ops::mul(&r, h)?, rk_h.as_ref().expect("split"))?;
+                        (z, act.apply(&ops::add(&x[2], &rh)?)?)
+                    }
+                    None => (rec.apply(&x[0])?, act.apply(&x[2])?),
+                }
+            };
+            let h = match &state {
+                Some(h) => ops::add(&ops::mul(&z, h)?, &ops::mul(&one_minus(&z)?, &hh)?)?,
+                None => ops::mul(&one_minus(&z)?, &hh)?,
+            };
+            outputs.push(h.clone());
+            state = Some(h);
+        }
+        finish(outputs, self.return_sequences)
+    }
+    fn compute_output_shape(&self, input_shapes: &[Shape]) -> Option<Result<Shape>> {
+        Some(output_shape(
+            &input_shapes[0],
+            self.units,
+            self.return_sequences,
+        ))
+    }
+}

@@ -1,0 +1,1003 @@
+//! Keras layers BatchNormalization, LayerNormalization, Embedding, LSTM and GRU (and Dense,
+//! Conv2D against TensorFlow): outputs and gradients against float64 references written
+//! here (forward loops, gradients by central differences in f64) on every device, and
+//! against values computed by TensorFlow 2.21 / Keras 3 (`fixtures/keras/layers.py`).
+
+mod common;
+
+use common::{Gen, assert_close};
+use serde_json::Value;
+use wgflow::keras::activations::Activation as Act;
+use wgflow::keras::layers::{
+    BatchNormalization, Conv2D, Dense, Embedding, GRU, Input, LSTM, Layer, LayerNormalization,
+    LayerRef, Padding, known,
+};
+use wgflow::keras::losses::MeanSquaredError;
+use wgflow::keras::{FitOptions, Sequential, Verbose};
+use wgflow::optimizers::SGD;
+use wgflow::{DType, Device, GradientTape, Tensor, Variable, ops, with_device};
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn tensor(data: &[f32], shape: &[usize]) -> Tensor {
+    Tensor::from_slice(data, shape).unwrap()
+}
+
+fn values(t: &Tensor) -> Vec<f64> {
+    t.to_f64_vec().unwrap()
+}
+
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// Builds `layer` for inputs of `shape` and sets its weights (in `weights()` order).
+fn set_weights(layer: &LayerRef, shape: &[usize], weights: &[Vec<f32>]) {
+    layer.build(&[known(shape)]).unwrap();
+    let vars = layer.weights();
+    assert_eq!(vars.len(), weights.len(), "{layer:?}: weight count");
+    for (v, w) in vars.iter().zip(weights) {
+        v.assign(&tensor(w, &v.shape())).unwrap();
+    }
+}
+
+/// What a layer call gives: the output, the gradient of `sum(y * cot)` with respect to the
+/// input (when float) and to the trainable weights.
+struct Run {
+    y: Vec<f64>,
+    y_shape: Vec<usize>,
+    grad_x: Option<Vec<f64>>,
+    grad_w: Vec<Vec<f64>>,
+}
+
+fn run_layer(layer: &LayerRef, x: &Tensor, cot: &[f32], training: bool) -> Run {
+    let float = x.dtype() == DType::F32;
+    let tape = GradientTape::persistent();
+    if float {
+        tape.watch(x);
+    }
+    let y = layer.call(std::slice::from_ref(x), training).unwrap();
+    let cot = tensor(cot, y.shape());
+    let loss = ops::reduce_sum(&ops::mul(&y, &cot).unwrap(), wgflow::Axes::All, false).unwrap();
+    let grad_x = float.then(|| {
+        let g = tape.gradient(&loss, &[x]).unwrap();
+        values(g[0].as_ref().expect("gradient for the input"))
+    });
+    let vars = layer.trainable_variables();
+    let refs: Vec<&Variable> = vars.iter().collect();
+    let grad_w = tape
+        .gradient(&loss, &refs)
+        .unwrap()
+        .into_iter()
+        .map(|g| values(&g.expect("gradient for a weight")))
+        .collect();
+    Run {
+        y: values(&y),
+        y_shape: y.shape().to_vec(),
+        grad_x,
+        grad_w,
+    }
+}
+
+/// Gradients of `f` with respect to every entry of `params`, by central differences in
+/// float64 (f is a float64 reference, so the error is ~1e-9).
+fn numeric_grads(f: &dyn Fn(&[Vec<f64>]) -> f64, params: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let h = 1e-5;
+    let mut p = params.to_vec();
+    let mut out = Vec::new();
+    for i in 0..params.len() {
+        let mut g = vec![0.0; params[i].len()];
+        for j in 0..params[i].len() {
+            let orig = p[i][j];
+            p[i][j] = orig + h;
+            let up = f(&p);
+            p[i][j] = orig - h;
+            let down = f(&p);
+            p[i][j] = orig;
+            g[j] = (up - down) / (2.0 * h);
+        }
+        out.push(g);
+    }
+    out
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Compares a layer run with a float64 reference `forward(params) -> y`, where `params` is
+/// `[x, trainable weights...]` (without `x` for an integer input).
+fn check_against_reference(
+    what: &str,
+    run: &Run,
+    forward: &dyn Fn(&[Vec<f64>]) -> Vec<f64>,
+    params: &[Vec<f64>],
+    cot: &[f32],
+    tol: f64,
+) {
+    let cot = f64s(cot);
+    assert_close(
+        &format!("{what}: output"),
+        &run.y,
+        &forward(params),
+        tol,
+        tol,
+    );
+    let loss = |p: &[Vec<f64>]| dot(&forward(p), &cot);
+    let grads = numeric_grads(&loss, params);
+    let mut got: Vec<&Vec<f64>> = run.grad_x.iter().collect();
+    got.extend(run.grad_w.iter());
+    assert_eq!(got.len(), grads.len(), "{what}: gradient count");
+    for (i, (g, want)) in got.iter().zip(&grads).enumerate() {
+        assert_close(&format!("{what}: gradient {i}"), g, want, tol, tol);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Float64 references
+
+/// Normalization over all axes but `axis` of `x` (shape `shape`): batch statistics when
+/// `stats` is None, else the given mean and variance.
+fn batch_norm_ref(
+    x: &[f64],
+    shape: &[usize],
+    axis: usize,
+    gamma: &[f64],
+    beta: &[f64],
+    stats: Option<(&[f64], &[f64])>,
+    eps: f64,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let c = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    let feat = |i: usize| (i / inner) % c;
+    let count = (x.len() / c) as f64;
+    let (mean, var) = match stats {
+        Some((m, v)) => (m.to_vec(), v.to_vec()),
+        None => {
+            let mut mean = vec![0.0; c];
+            for (i, v) in x.iter().enumerate() {
+                mean[feat(i)] += v / count;
+            }
+            let mut var = vec![0.0; c];
+            for (i, v) in x.iter().enumerate() {
+                var[feat(i)] += (v - mean[feat(i)]).powi(2) / count;
+            }
+            (mean, var)
+        }
+    };
+    let y = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let k = feat(i);
+            gamma[k] * (v - mean[k]) / (var[k] + eps).sqrt() + beta[k]
+        })
+        .collect();
+    (y, mean, var)
+}
+
+/// Normalization of each row of `n` features.
+fn layer_norm_ref(x: &[f64], n: usize, gamma: &[f64], beta: &[f64], eps: f64) -> Vec<f64> {
+    x.chunks(n)
+        .flat_map(|row| {
+            let mean = row.iter().sum::<f64>() / n as f64;
+            let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
+            row.iter()
+                .enumerate()
+                .map(move |(j, v)| gamma[j] * (v - mean) / (var + eps).sqrt() + beta[j])
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Sizes of a recurrent run.
+#[derive(Clone, Copy)]
+struct Rnn {
+    batch: usize,
+    time: usize,
+    features: usize,
+    units: usize,
+    return_sequences: bool,
+    go_backwards: bool,
+}
+
+impl Rnn {
+    /// Runs `step(n, x_t row, h row) -> new h row` and collects the outputs as Keras does.
+    fn run(&self, x: &[f64], mut step: impl FnMut(usize, &[f64], &[f64]) -> Vec<f64>) -> Vec<f64> {
+        let (b, t, f, u) = (self.batch, self.time, self.features, self.units);
+        let mut h = vec![0.0; b * u];
+        let mut seq = vec![0.0; b * t * u];
+        for s in 0..t {
+            let ti = if self.go_backwards { t - 1 - s } else { s };
+            for n in 0..b {
+                let xt = &x[(n * t + ti) * f..(n * t + ti + 1) * f];
+                let new = step(n, xt, &h[n * u..(n + 1) * u]);
+                h[n * u..(n + 1) * u].copy_from_slice(&new);
+                seq[(n * t + s) * u..(n * t + s + 1) * u].copy_from_slice(&new);
+            }
+        }
+        if self.return_sequences { seq } else { h }
+    }
+}
+
+/// `sum_i v[i] * m[i, col]` for a row-major matrix with `cols` columns.
+fn vec_mat(v: &[f64], m: &[f64], cols: usize, col: usize) -> f64 {
+    v.iter()
+        .enumerate()
+        .map(|(i, a)| a * m[i * cols + col])
+        .sum()
+}
+
+/// Keras's LSTM (gates i, f, c, o) in float64: params `[x, kernel, recurrent, bias]`.
+fn lstm_ref(cfg: Rnn, p: &[Vec<f64>]) -> Vec<f64> {
+    let (k, rk, bias) = (&p[1], &p[2], &p[3]);
+    let u = cfg.units;
+    let g = 4 * u;
+    let mut c = vec![0.0; cfg.batch * u];
+    cfg.run(&p[0], |n, xt, h| {
+        let z: Vec<f64> = (0..g)
+            .map(|j| bias[j] + vec_mat(xt, k, g, j) + vec_mat(h, rk, g, j))
+            .collect();
+        (0..u)
+            .map(|j| {
+                let i = sigmoid(z[j]);
+                let f = sigmoid(z[u + j]);
+                let cc = z[2 * u + j].tanh();
+                let o = sigmoid(z[3 * u + j]);
+                let cell = &mut c[n * u + j];
+                *cell = f * *cell + i * cc;
+                o * cell.tanh()
+            })
+            .collect()
+    })
+}
+
+/// Keras's GRU (gates z, r, h) in float64: params `[x, kernel, recurrent, bias]`, the bias
+/// `[2, 3u]` with `reset_after`, else `[3u]`.
+fn gru_ref(cfg: Rnn, reset_after: bool, p: &[Vec<f64>]) -> Vec<f64> {
+    let (k, rk, bias) = (&p[1], &p[2], &p[3]);
+    let u = cfg.units;
+    let g = 3 * u;
+    cfg.run(&p[0], |_, xt, h| {
+        let xp: Vec<f64> = (0..g).map(|j| bias[j] + vec_mat(xt, k, g, j)).collect();
+        if reset_after {
+            let hp: Vec<f64> = (0..g).map(|j| bias[g + j] + vec_mat(h, rk, g, j)).collect();
+            (0..u)
+                .map(|j| {
+                    let z = sigmoid(xp[j] + hp[j]);
+                    let r = sigmoid(xp[u + j] + hp[u + j]);
+                    let hh = (xp[2 * u + j] + r * hp[2 * u + j]).tanh();
+                    z * h[j] + (1.0 - z) * hh
+                })
+                .collect()
+        } else {
+            let z: Vec<f64> = (0..u)
+                .map(|j| sigmoid(xp[j] + vec_mat(h, rk, g, j)))
+                .collect();
+            let r: Vec<f64> = (0..u)
+                .map(|j| sigmoid(xp[u + j] + vec_mat(h, rk, g, u + j)))
+                .collect();
+            let rh: Vec<f64> = (0..u).map(|i| r[i] * h[i]).collect();
+            (0..u)
+                .map(|j| {
+                    let hh = (xp[2 * u + j] + vec_mat(&rh, rk, g, 2 * u + j)).tanh();
+                    z[j] * h[j] + (1.0 - z[j]) * hh
+                })
+                .collect()
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Float64 references on every device
+
+#[test]
+fn batch_normalization_matches_float64_on_every_device() {
+    // (shape, axis): features last, and features in the middle (statistics over 0 and 2).
+    for (shape, axis) in [(vec![3usize, 4, 5], -1i64), (vec![3, 5, 2], 1)] {
+        let a = if axis < 0 {
+            shape.len() - 1
+        } else {
+            axis as usize
+        };
+        let c = shape[a];
+        let n: usize = shape.iter().product();
+        let mut g = Gen::new(11);
+        let x = g.vec_f32(n, -2.0, 3.0);
+        let w = [
+            g.vec_f32(c, 0.5, 1.5),
+            g.vec_f32(c, -1.0, 1.0),
+            g.vec_f32(c, -1.0, 1.0),
+            g.vec_f32(c, 0.5, 2.0),
+        ];
+        let cot = g.vec_f32(n, -1.0, 1.0);
+        for device in common::devices() {
+            with_device(&device, || {
+                let what = format!("{device} {shape:?} axis {axis}");
+                let bn = BatchNormalization::new().axis(axis).into_ref();
+                set_weights(&bn, &shape, &w);
+                let xt = tensor(&x, &shape);
+                let train = run_layer(&bn, &xt, &cot, true);
+                let fwd =
+                    |p: &[Vec<f64>]| batch_norm_ref(&p[0], &shape, a, &p[1], &p[2], None, 1e-3).0;
+                let params = [f64s(&x), f64s(&w[0]), f64s(&w[1])];
+                check_against_reference(
+                    &format!("{what} training"),
+                    &train,
+                    &fwd,
+                    &params,
+                    &cot,
+                    2e-4,
+                );
+                // One training call moved the moving statistics 1% towards the batch's.
+                let (_, mean, var) =
+                    batch_norm_ref(&params[0], &shape, a, &params[1], &params[2], None, 1e-3);
+                let mm: Vec<f64> = f64s(&w[2])
+                    .iter()
+                    .zip(&mean)
+                    .map(|(m, b)| 0.99 * m + 0.01 * b)
+                    .collect();
+                let mv: Vec<f64> = f64s(&w[3])
+                    .iter()
+                    .zip(&var)
+                    .map(|(m, b)| 0.99 * m + 0.01 * b)
+                    .collect();
+                let vars = bn.non_trainable_variables();
+                assert_close(
+                    &format!("{what} moving_mean"),
+                    &values(&vars[0].read_value()),
+                    &mm,
+                    1e-5,
+                    1e-5,
+                );
+                assert_close(
+                    &format!("{what} moving_variance"),
+                    &values(&vars[1].read_value()),
+                    &mv,
+                    1e-5,
+                    1e-5,
+                );
+                // Inference uses (and does not move) the moving statistics.
+                let infer = run_layer(&bn, &xt, &cot, false);
+                let fwd = |p: &[Vec<f64>]| {
+                    batch_norm_ref(&p[0], &shape, a, &p[1], &p[2], Some((&mm, &mv)), 1e-3).0
+                };
+                check_against_reference(
+                    &format!("{what} inference"),
+                    &infer,
+                    &fwd,
+                    &params,
+                    &cot,
+                    2e-4,
+                );
+                assert_close(
+                    &format!("{what} moving_mean kept"),
+                    &values(&vars[0].read_value()),
+                    &mm,
+                    1e-5,
+                    1e-5,
+                );
+            });
+        }
+    }
+}
+
+#[test]
+fn layer_normalization_matches_float64_on_every_device() {
+    let (b, t, n) = (3, 4, 5);
+    let mut g = Gen::new(12);
+    let x = g.vec_f32(b * t * n, -2.0, 3.0);
+    let w = [g.vec_f32(n, 0.5, 1.5), g.vec_f32(n, -1.0, 1.0)];
+    let cot = g.vec_f32(b * t * n, -1.0, 1.0);
+    for device in common::devices() {
+        with_device(&device, || {
+            let ln = LayerNormalization::new().into_ref();
+            set_weights(&ln, &[b, t, n], &w);
+            let run = run_layer(&ln, &tensor(&x, &[b, t, n]), &cot, true);
+            let fwd = |p: &[Vec<f64>]| layer_norm_ref(&p[0], n, &p[1], &p[2], 1e-3);
+            let params = [f64s(&x), f64s(&w[0]), f64s(&w[1])];
+            check_against_reference(
+                &format!("{device} layer_norm"),
+                &run,
+                &fwd,
+                &params,
+                &cot,
+                2e-4,
+            );
+            // Two axes: each sample normalized over [time, features] with [t, n] weights.
+            let ln2 = LayerNormalization::new().axis(&[-2, -1]).into_ref();
+            let w2 = [g_like(t * n, 0.5, 1.5), g_like(t * n, -1.0, 1.0)];
+            set_weights(&ln2, &[b, t, n], &w2);
+            assert_eq!(ln2.weights()[0].shape(), vec![t, n]);
+            let run = run_layer(&ln2, &tensor(&x, &[b, t, n]), &cot, false);
+            let fwd = |p: &[Vec<f64>]| layer_norm_ref(&p[0], t * n, &p[1], &p[2], 1e-3);
+            let params = [f64s(&x), f64s(&w2[0]), f64s(&w2[1])];
+            check_against_reference(
+                &format!("{device} layer_norm 2 axes"),
+                &run,
+                &fwd,
+                &params,
+                &cot,
+                2e-4,
+            );
+        });
+    }
+}
+
+/// Deterministic values for weights made inside a device loop.
+fn g_like(n: usize, lo: f64, hi: f64) -> Vec<f32> {
+    Gen::new(n as u64 + 99).vec_f32(n, lo, hi)
+}
+
+#[test]
+fn embedding_matches_float64_on_every_device() {
+    let (vocab, dim) = (7, 5);
+    let mut g = Gen::new(13);
+    let ids = g.vec_i32(3 * 4, 0, vocab as i32);
+    let table = g.vec_f32(vocab * dim, -1.0, 1.0);
+    let cot = g.vec_f32(3 * 4 * dim, -1.0, 1.0);
+    for device in common::devices() {
+        with_device(&device, || {
+            let emb = Embedding::new(vocab, dim).into_ref();
+            set_weights(&emb, &[3, 4], std::slice::from_ref(&table));
+            let x = Tensor::from_slice(&ids, [3, 4]).unwrap();
+            let run = run_layer(&emb, &x, &cot, false);
+            assert_eq!(run.y_shape, vec![3, 4, dim]);
+            let fwd = |p: &[Vec<f64>]| -> Vec<f64> {
+                ids.iter()
+                    .flat_map(|&i| p[0][i as usize * dim..(i as usize + 1) * dim].to_vec())
+                    .collect()
+            };
+            check_against_reference(
+                &format!("{device} embedding"),
+                &run,
+                &fwd,
+                &[f64s(&table)],
+                &cot,
+                1e-5,
+            );
+            // A longer sequence is fine (only the batch axis and rank are fixed).
+            let x6 = Tensor::from_slice(&[0i32, 1, 2, 3, 4, 5], [1, 6]).unwrap();
+            assert_eq!(emb.call(&[x6], false).unwrap().shape(), &[1, 6, dim]);
+            // Float indices are cast, as in Keras.
+            let xf = tensor(&[6.0, 0.0], &[2, 1]);
+            let y = values(&emb.call(&[xf], false).unwrap());
+            assert_close("float ids", &y[..dim], &f64s(&table[6 * dim..]), 0.0, 0.0);
+            // Out of range: a clean error naming the layer.
+            for bad in [vocab as i32, -1] {
+                let xb = Tensor::from_slice(&[0i32, bad], [1, 2]).unwrap();
+                let e = emb.call(&[xb], false).unwrap_err().to_string();
+                assert!(
+                    e.contains("layer 'embedding")
+                        && e.contains("(Embedding)")
+                        && e.contains(&format!("{bad}"))
+                        && e.contains("[0, 7)"),
+                    "{e}"
+                );
+            }
+        });
+    }
+}
+
+fn rnn_weights(g: &mut Gen, f: usize, u: usize, gates: usize, bias_len: usize) -> Vec<Vec<f32>> {
+    vec![
+        g.vec_f32(f * gates * u, -0.6, 0.6),
+        g.vec_f32(u * gates * u, -0.6, 0.6),
+        g.vec_f32(bias_len, -0.5, 0.5),
+    ]
+}
+
+#[test]
+fn lstm_matches_float64_on_every_device() {
+    let (b, t, f, u) = (3, 4, 5, 3);
+    let mut g = Gen::new(14);
+    let x = g.vec_f32(b * t * f, -1.0, 1.0);
+    let w = rnn_weights(&mut g, f, u, 4, 4 * u);
+    let configs = [(false, false), (true, false), (true, true)];
+    for device in common::devices() {
+        with_device(&device, || {
+            for (seq, back) in configs {
+                let cfg = Rnn {
+                    batch: b,
+                    time: t,
+                    features: f,
+                    units: u,
+                    return_sequences: seq,
+                    go_backwards: back,
+                };
+                let lstm = LSTM::new(u)
+                    .return_sequences(seq)
+                    .go_backwards(back)
+                    .into_ref();
+                set_weights(&lstm, &[b, t, f], &w);
+                let out_len = if seq { b * t * u } else { b * u };
+                let cot = g_like(out_len, -1.0, 1.0);
+                let run = run_layer(&lstm, &tensor(&x, &[b, t, f]), &cot, true);
+                assert_eq!(run.y_shape, if seq { vec![b, t, u] } else { vec![b, u] });
+                let mut params = vec![f64s(&x)];
+                params.extend(w.iter().map(|v| f64s(v)));
+                let fwd = |p: &[Vec<f64>]| lstm_ref(cfg, p);
+                check_against_reference(
+                    &format!("{device} lstm seq={seq} back={back}"),
+                    &run,
+                    &fwd,
+                    &params,
+                    &cot,
+                    1e-4,
+                );
+            }
+        });
+    }
+}
+
+#[test]
+fn gru_matches_float64_on_every_device() {
+    let (b, t, f, u) = (3, 4, 5, 3);
+    let mut g = Gen::new(15);
+    let x = g.vec_f32(b * t * f, -1.0, 1.0);
+    let configs = [
+        (false, false, true),
+        (true, false, true),
+        (true, true, true),
+        (true, false, false),
+    ];
+    for (seq, back, reset_after) in configs {
+        let w = rnn_weights(&mut g, f, u, 3, if reset_after { 6 * u } else { 3 * u });
+        for device in common::devices() {
+            with_device(&device, || {
+                let cfg = Rnn {
+                    batch: b,
+                    time: t,
+                    features: f,
+                    units: u,
+                    return_sequences: seq,
+                    go_backwards: back,
+                };
+                let gru = GRU::new(u)
+                    .return_sequences(seq)
+                    .go_backwards(back)
+                    .reset_after(reset_after)
+                    .into_ref();
+                set_weights(&gru, &[b, t, f], &w);
+                let out_len = if seq { b * t * u } else { b * u };
+                let cot = g_like(out_len, -1.0, 1.0);
+                let run = run_layer(&gru, &tensor(&x, &[b, t, f]), &cot, true);
+                let mut params = vec![f64s(&x)];
+                params.extend(w.iter().map(|v| f64s(v)));
+                let fwd = |p: &[Vec<f64>]| gru_ref(cfg, reset_after, p);
+                check_against_reference(
+                    &format!("{device} gru seq={seq} back={back} reset_after={reset_after}"),
+                    &run,
+                    &fwd,
+                    &params,
+                    &cot,
+                    1e-4,
+                );
+            });
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// TensorFlow fixtures
+
+fn fixtures() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/keras/layers.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn f32s(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+fn usizes(v: &Value) -> Vec<usize> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect()
+}
+
+fn fixture_layer(case: &str) -> LayerRef {
+    match case {
+        "dense" => Dense::new(4).activation(Act::Tanh).into_ref(),
+        "conv2d" => Conv2D::new(3, 3)
+            .kernel_size([3, 2])
+            .strides(2)
+            .padding(Padding::Same)
+            .activation(Act::Relu)
+            .into_ref(),
+        "bn_train" | "bn_infer" => BatchNormalization::new().into_ref(),
+        "layer_norm" => LayerNormalization::new().into_ref(),
+        "embedding" => Embedding::new(7, 5).into_ref(),
+        "lstm" => LSTM::new(3).into_ref(),
+        "lstm_seq" => LSTM::new(3).return_sequences(true).into_ref(),
+        "lstm_back_seq" => LSTM::new(3)
+            .return_sequences(true)
+            .go_backwards(true)
+            .into_ref(),
+        "gru" => GRU::new(3).into_ref(),
+        "gru_seq" => GRU::new(3).return_sequences(true).into_ref(),
+        "gru_reset_before_seq" => GRU::new(3)
+            .return_sequences(true)
+            .reset_after(false)
+            .into_ref(),
+        other => panic!("no layer for fixture case {other}"),
+    }
+}
+
+#[test]
+fn layers_match_tensorflow() {
+    let fx = fixtures();
+    let cases = fx["cases"].as_object().unwrap();
+    assert!(cases.len() >= 12);
+    for device in common::devices() {
+        with_device(&device, || {
+            for (name, c) in cases {
+                let what = format!("{device} {name}");
+                let layer = fixture_layer(name);
+                assert_eq!(layer.class_name(), c["class"].as_str().unwrap(), "{what}");
+                let shape = usizes(&c["x_shape"]);
+                let weights: Vec<Vec<f32>> =
+                    c["weights"].as_array().unwrap().iter().map(f32s).collect();
+                set_weights(&layer, &shape, &weights);
+                for (v, s) in layer
+                    .weights()
+                    .iter()
+                    .zip(c["weight_shapes"].as_array().unwrap())
+                {
+                    assert_eq!(v.shape(), usizes(s), "{what}: weight shape of {}", v.name());
+                }
+                let x = if name == "embedding" {
+                    let ids: Vec<i32> = c["x"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_i64().unwrap() as i32)
+                        .collect();
+                    Tensor::from_slice(&ids, &shape).unwrap()
+                } else {
+                    tensor(&f32s(&c["x"]), &shape)
+                };
+                let training = c["training"].as_bool().unwrap();
+                let run = run_layer(&layer, &x, &f32s(&c["cotangent"]), training);
+                let tol = 1e-4;
+                assert_eq!(run.y_shape, usizes(&c["y_shape"]), "{what}: output shape");
+                assert_close(
+                    &format!("{what}: output"),
+                    &run.y,
+                    &f64s(&f32s(&c["y"])),
+                    tol,
+                    tol,
+                );
+                if let Some(gx) = &run.grad_x {
+                    assert_close(
+                        &format!("{what}: d/dx"),
+                        gx,
+                        &f64s(&f32s(&c["grad_x"])),
+                        tol,
+                        tol,
+                    );
+                }
+                let want = c["grad_weights"].as_array().unwrap();
+                assert_eq!(run.grad_w.len(), want.len(), "{what}: trainable weights");
+                for (i, (g, w)) in run.grad_w.iter().zip(want).enumerate() {
+                    assert_close(&format!("{what}: d/dw{i}"), g, &f64s(&f32s(w)), tol, tol);
+                }
+                // The moving statistics after BatchNormalization's training call.
+                for (v, w) in layer
+                    .weights()
+                    .iter()
+                    .zip(c["weights_after"].as_array().unwrap())
+                {
+                    assert_close(
+                        &format!("{what}: {} after", v.name()),
+                        &values(&v.read_value()),
+                        &f64s(&f32s(w)),
+                        1e-5,
+                        1e-5,
+                    );
+                }
+            }
+        });
+    }
+}
+
+#[test]
+fn parameter_counts_defaults_and_shapes_match_keras() {
+    let fx = fixtures();
+    let counts = &fx["counts"];
+    let count = |c: &str| counts[c].as_u64().unwrap() as usize;
+    with_device(&Device::cpu(), || {
+        let bn = BatchNormalization::new().into_ref();
+        let y = bn.apply(&[&Input::new(&[4, 5])]).unwrap();
+        assert_eq!(y.shape(), &[None, Some(4), Some(5)]);
+        assert_eq!(bn.count_params(), count("bn5"));
+        let nt: usize = bn
+            .non_trainable_variables()
+            .iter()
+            .map(|v| v.shape().iter().product::<usize>())
+            .sum();
+        assert_eq!(nt, count("bn5_non_trainable"));
+        let names: Vec<String> = bn.weights().iter().map(|v| v.name().to_string()).collect();
+        assert!(
+            names[0].ends_with("/gamma") && names[1].ends_with("/beta"),
+            "{names:?}"
+        );
+        assert!(
+            names[2].ends_with("/moving_mean") && names[3].ends_with("/moving_variance"),
+            "{names:?}"
+        );
+        // Defaults: gamma and the moving variance ones, beta and the moving mean zeros.
+        let v: Vec<Vec<f64>> = bn
+            .weights()
+            .iter()
+            .map(|w| values(&w.read_value()))
+            .collect();
+        assert_eq!(
+            v,
+            vec![vec![1.0; 5], vec![0.0; 5], vec![0.0; 5], vec![1.0; 5]]
+        );
+
+        let lstm = LSTM::new(3).into_ref();
+        assert_eq!(
+            lstm.apply(&[&Input::new(&[4, 5])]).unwrap().shape(),
+            &[None, Some(3)]
+        );
+        assert_eq!(lstm.count_params(), count("lstm_5_3"));
+        // unit_forget_bias: ones on the forget gate only.
+        assert_eq!(
+            values(&lstm.weights()[2].read_value()),
+            f64s(&f32s(&fx["lstm_default_bias"]))
+        );
+        // The recurrent kernel [3, 12] is orthogonal: its rows are orthonormal.
+        let rk = values(&lstm.weights()[1].read_value());
+        for a in 0..3 {
+            for b in 0..3 {
+                let d: f64 = (0..12).map(|i| rk[a * 12 + i] * rk[b * 12 + i]).sum();
+                assert!(
+                    (d - if a == b { 1.0 } else { 0.0 }).abs() < 1e-5,
+                    "rk rows {a},{b}: {d}"
+                );
+            }
+        }
+        let lstm_seq = LSTM::new(3).return_sequences(true).into_ref();
+        assert_eq!(
+            lstm_seq.apply(&[&Input::new(&[4, 5])]).unwrap().shape(),
+            &[None, Some(4), Some(3)]
+        );
+
+        let gru = GRU::new(3).into_ref();
+        assert_eq!(
+            gru.apply(&[&Input::new(&[4, 5])]).unwrap().shape(),
+            &[None, Some(3)]
+        );
+        assert_eq!(gru.count_params(), count("gru_5_3"));
+        assert_eq!(gru.weights()[2].shape(), vec![2, 9]);
+        let gru_seq = GRU::new(3).return_sequences(true).into_ref();
+        assert_eq!(
+            gru_seq.apply(&[&Input::new(&[4, 5])]).unwrap().shape(),
+            &[None, Some(4), Some(3)]
+        );
+
+        let emb = Embedding::new(7, 5).into_ref();
+        let ids = Input::with(&[Some(4)], DType::I32, "ids");
+        assert_eq!(
+            emb.apply(&[&ids]).unwrap().shape(),
+            &[None, Some(4), Some(5)]
+        );
+        assert_eq!(emb.count_params(), count("embedding_7_5"));
+        let table = values(&emb.weights()[0].read_value());
+        assert!(
+            table.iter().all(|v| (-0.05..0.05).contains(v)),
+            "uniform(-0.05, 0.05)"
+        );
+
+        let ln = LayerNormalization::new().into_ref();
+        assert_eq!(
+            ln.apply(&[&Input::new(&[4, 5])]).unwrap().shape(),
+            &[None, Some(4), Some(5)]
+        );
+        assert_eq!(ln.count_params(), 10);
+
+        // A BatchNormalization built for 5 features rejects 6.
+        let e = bn
+            .call(&[tensor(&[0.0; 12], &[2, 6])], false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("batch_normalization"), "{e}");
+        // An LSTM needs [batch, time, features].
+        let e = LSTM::new(2)
+            .into_ref()
+            .call(&[tensor(&[0.0; 4], &[2, 2])], false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("(LSTM)"), "{e}");
+    });
+}
+
+#[test]
+fn trainable_switch_moves_weights_between_lists() {
+    with_device(&Device::cpu(), || {
+        let bn = BatchNormalization::new().into_ref();
+        bn.build(&[known(&[2, 5])]).unwrap();
+        let names = |vs: Vec<Variable>| {
+            vs.iter()
+                .map(|v| v.name().rsplit('/').next().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(bn.trainable_variables()), ["gamma", "beta"]);
+        assert_eq!(
+            names(bn.non_trainable_variables()),
+            ["moving_mean", "moving_variance"]
+        );
+        bn.set_trainable(false);
+        assert!(bn.trainable_variables().is_empty());
+        assert_eq!(
+            names(bn.non_trainable_variables()),
+            ["gamma", "beta", "moving_mean", "moving_variance"]
+        );
+        bn.set_trainable(true);
+        assert_eq!(bn.trainable_variables().len(), 2);
+
+        let lstm = LSTM::new(2).into_ref();
+        lstm.build(&[known(&[1, 3, 4])]).unwrap();
+        assert_eq!(
+            names(lstm.trainable_variables()),
+            ["kernel", "recurrent_kernel", "bias"]
+        );
+        lstm.set_trainable(false);
+        assert!(lstm.trainable_variables().is_empty());
+        assert_eq!(lstm.non_trainable_variables().len(), 3);
+    });
+}
+
+/// `fit` runs a traced train step: BatchNormalization's moving statistics must move on every
+/// step (not only while tracing), exactly as the per-batch recurrence says.
+#[test]
+fn batch_normalization_updates_moving_statistics_inside_fit() {
+    let (rows, feat, batch) = (24, 5, 8);
+    let mut g = Gen::new(16);
+    let x: Vec<f32> = (0..rows * feat)
+        .map(|i| {
+            (g.uniform(-1.0, 1.0) * (1.0 + (i % feat) as f64) + 2.0 * (i % feat) as f64) as f32
+        })
+        .collect();
+    let y = g.vec_f32(rows, -1.0, 1.0);
+    // Expected: one update per batch, in order (no shuffling).
+    let mut mm = vec![0.0f64; feat];
+    let mut mv = vec![1.0f64; feat];
+    for b in 0..rows / batch {
+        let xb = f64s(&x[b * batch * feat..(b + 1) * batch * feat]);
+        let (_, mean, var) =
+            batch_norm_ref(&xb, &[batch, feat], 1, &[1.0; 5], &[0.0; 5], None, 1e-3);
+        for j in 0..feat {
+            mm[j] = 0.99 * mm[j] + 0.01 * mean[j];
+            mv[j] = 0.99 * mv[j] + 0.01 * var[j];
+        }
+    }
+    for device in common::devices() {
+        for eager in [false, true] {
+            with_device(&device, || {
+                let bn = BatchNormalization::new().into_ref();
+                // A zero learning rate keeps gamma/beta at 1/0 so the statistics above hold.
+                let model = Sequential::new(vec![bn.clone(), Dense::new(1).into_ref()]).unwrap();
+                model
+                    .compile(SGD::new(0.0), MeanSquaredError::new(), vec![])
+                    .unwrap();
+                model.set_run_eagerly(eager);
+                let xt = tensor(&x, &[rows, feat]);
+                let yt = tensor(&y, &[rows, 1]);
+                let opts = FitOptions {
+                    epochs: 1,
+                    batch_size: batch,
+                    shuffle: false,
+                    verbose: Verbose::Silent,
+                    ..Default::default()
+                };
+                model.fit((&xt, &yt), opts).unwrap();
+                let what = format!("{device} eager={eager}");
+                assert_eq!(model.non_trainable_variables().len(), 2, "{what}");
+                let stats = bn.non_trainable_variables();
+                assert_close(
+                    &format!("{what}: moving_mean"),
+                    &values(&stats[0].read_value()),
+                    &mm,
+                    1e-5,
+                    1e-5,
+                );
+                assert_close(
+                    &format!("{what}: moving_variance"),
+                    &values(&stats[1].read_value()),
+                    &mv,
+                    1e-4,
+                    1e-5,
+                );
+                // Inference (predict) uses the moving statistics and leaves them alone.
+                let before = values(&stats[0].read_value());
+                model
+                    .predict(
+                        &xt,
+                        wgflow::keras::EvaluateOptions {
+                            verbose: Verbose::Silent,
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap();
+                assert_eq!(values(&stats[0].read_value()), before, "{what}");
+            });
+        }
+    }
+}
+
+/// `compute_output_shape` (used for symbolic inputs) agrees with a real call.
+#[test]
+fn compute_output_shape_agrees_with_call() {
+    with_device(&Device::cpu(), || {
+        let x = tensor(&Gen::new(17).vec_f32(2 * 3 * 4, -1.0, 1.0), &[2, 3, 4]);
+        let layers: Vec<LayerRef> = vec![
+            BatchNormalization::new().into_ref(),
+            LayerNormalization::new().into_ref(),
+            LSTM::new(2).into_ref(),
+            LSTM::new(2).return_sequences(true).into_ref(),
+            GRU::new(2).into_ref(),
+            GRU::new(2).return_sequences(true).into_ref(),
+        ];
+        for l in layers {
+            let y = l.call(std::slice::from_ref(&x), false).unwrap();
+            let s =
+                l.with_layer(|inner: &dyn Layer| inner.compute_output_shape(&[known(&[2, 3, 4])]));
+            assert_eq!(s.unwrap().unwrap(), known(y.shape()), "{l:?}");
+        }
+    });
+}
+
+/// Embedding, LSTM and GRU inside a traced function give the eager values.
+#[test]
+fn recurrent_and_embedding_layers_trace() {
+    for device in common::devices() {
+        with_device(&device, || {
+            let emb = Embedding::new(7, 4).into_ref();
+            let lstm = LSTM::new(3).return_sequences(true).into_ref();
+            let gru = GRU::new(2).into_ref();
+            let ids = Tensor::from_slice(&[0i32, 3, 6, 2, 5, 1, 4, 4], [2, 4]).unwrap();
+            let eager = gru
+                .call(
+                    &[lstm
+                        .call(
+                            &[emb.call(std::slice::from_ref(&ids), false).unwrap()],
+                            false,
+                        )
+                        .unwrap()],
+                    false,
+                )
+                .unwrap();
+            let (e, l, g) = (emb.clone(), lstm.clone(), gru.clone());
+            let f = wgflow::function(move |a: &[wgflow::Arg]| -> wgflow::Result<Tensor> {
+                let x = e.call(&[a[0].tensor()?.clone()], false)?;
+                let x = l.call(&[x], false)?;
+                g.call(&[x], false)
+            });
+            let traced = f.call(&[wgflow::Arg::from(&ids)]).unwrap();
+            assert_close(
+                &format!("{device} traced"),
+                &values(&traced),
+                &values(&eager),
+                1e-6,
+                1e-6,
+            );
+        });
+    }
+}
