@@ -849,6 +849,22 @@ fn trainable_switch_moves_weights_between_lists() {
             names(bn.non_trainable_variables()),
             ["gamma", "beta", "moving_mean", "moving_variance"]
         );
+        // Frozen, a training call normalizes with the moving statistics (mean 0, variance
+        // 1 here) and leaves them alone, as Keras's.
+        let x = Tensor::from_slice(
+            &[1.0f32, 2.0, 3.0, 4.0, 5.0, 3.0, 1.0, 0.0, 2.0, 9.0],
+            [2, 5],
+        )
+        .unwrap();
+        let y = bn.call(&[x.clone()], true).unwrap();
+        let scale = 1.0 / (1.0f64 + 1e-3).sqrt();
+        let want: Vec<f64> = x.to_f64_vec().unwrap().iter().map(|v| v * scale).collect();
+        common::assert_close("frozen bn", &y.to_f64_vec().unwrap(), &want, 1e-5, 1e-5);
+        let moving = bn.non_trainable_variables()[2]
+            .read_value()
+            .to_f64_vec()
+            .unwrap();
+        assert_eq!(moving, vec![0.0; 5]);
         bn.set_trainable(true);
         assert_eq!(bn.trainable_variables().len(), 2);
 

@@ -115,6 +115,12 @@ pub trait Layer {
         None
     }
 
+    /// Told when the layer's `trainable` switch changes ([`LayerRef::set_trainable`]); a
+    /// frozen `BatchNormalization` stops using batch statistics, as in Keras.
+    fn set_trainable(&mut self, trainable: bool) {
+        let _ = trainable;
+    }
+
     /// Layers this layer calls (their weights are this layer's too).
     fn sublayers(&self) -> Vec<LayerRef> {
         Vec::new()
@@ -266,6 +272,7 @@ impl LayerRef {
     /// weights move to `non_trainable_variables`), so `fit` leaves them alone.
     pub fn set_trainable(&self, trainable: bool) {
         self.0.trainable.set(trainable);
+        self.0.layer.borrow_mut().set_trainable(trainable);
         for s in self.sublayers() {
             s.set_trainable(trainable);
         }

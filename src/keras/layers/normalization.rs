@@ -59,9 +59,8 @@ fn broadcastable(p: &Tensor, axes: &[usize], rank: usize) -> Result<Tensor> {
 /// batch * (1 - momentum)`, through [`Variable::assign`] so that the update also happens in a
 /// traced train step (`Model::fit`). The moving statistics are non-trainable weights.
 ///
-/// Unlike Keras, freezing the layer (`LayerRef::set_trainable(false)`) does not switch a
-/// training call to the moving statistics: a [`Layer`] does not see its `trainable` switch.
-/// Call it with `training = false` to get Keras's frozen behaviour.
+/// As in Keras, a frozen layer (`LayerRef::set_trainable(false)`) always uses (and keeps)
+/// its moving statistics, the usual fine-tuning setup.
 pub struct BatchNormalization {
     axis: i64,
     momentum: f32,
@@ -80,6 +79,7 @@ pub struct BatchNormalization {
     beta: Option<Variable>,
     moving_mean: Option<Variable>,
     moving_variance: Option<Variable>,
+    frozen: bool,
 }
 
 impl Default for BatchNormalization {
@@ -98,6 +98,7 @@ impl BatchNormalization {
             epsilon: 1e-3,
             center: true,
             scale: true,
+            frozen: false,
             beta_initializer: Initializer::Zeros,
             gamma_initializer: Initializer::Ones,
             moving_mean_initializer: Initializer::Zeros,
@@ -216,13 +217,16 @@ impl Layer for BatchNormalization {
         self.feature_axis = Some(a);
         Ok(())
     }
+    fn set_trainable(&mut self, trainable: bool) {
+        self.frozen = !trainable;
+    }
     fn call(&self, inputs: &[Tensor], training: bool) -> Result<Tensor> {
         let x = &inputs[0];
         let rank = x.rank();
         let a = self.feature_axis.expect("built");
         let moving_mean = self.moving_mean.as_ref().expect("built");
         let moving_variance = self.moving_variance.as_ref().expect("built");
-        let (mean, variance) = if training {
+        let (mean, variance) = if training && !self.frozen {
             let axes: Vec<i64> = (0..rank).filter(|&i| i != a).map(|i| i as i64).collect();
             let mean = ops::reduce_mean(x, axes.clone(), true)?;
             let variance = ops::reduce_mean(&ops::square(&ops::sub(x, &mean)?)?, axes, true)?;
