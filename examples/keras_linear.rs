@@ -69,7 +69,12 @@ fn main() -> wgflow::Result<()> {
         println!(
             "loss {:.2e} -> {:.2e}; kernel {:?}, bias {:?}\n",
             history.get("loss").unwrap_or(&[])[0],
-            history.get("loss").unwrap_or(&[]).last().copied().unwrap_or(0.0),
+            history
+                .get("loss")
+                .unwrap_or(&[])
+                .last()
+                .copied()
+                .unwrap_or(0.0),
             w[0].to_vec::<f32>()?,
             w[1].to_vec::<f32>()?
         );

@@ -15,11 +15,11 @@
 mod mnist_data;
 
 use mnist_data::option;
+use std::time::Instant;
 use wgflow::keras::activations::Activation::Relu;
+use wgflow::keras::callbacks::{Callback, Logs};
 use wgflow::keras::layers::{Conv2D, Dense, Flatten, InputLayer, Layer, MaxPooling2D};
 use wgflow::keras::losses::SparseCategoricalCrossentropy;
-use std::time::Instant;
-use wgflow::keras::callbacks::{Callback, Logs};
 use wgflow::keras::{EvaluateOptions, FitOptions, Model, Sequential, Verbose};
 use wgflow::optimizers::Adam;
 use wgflow::{Device, Tensor, current_device, device::parse_device_spec, with_device};

@@ -318,3 +318,131 @@ pub fn input_pipeline_tfrecord(
 ) -> Result<Timing> {
     time_epochs(&tfrecord_pipeline(path, threads)?, samples, reps)
 }
+
+/// The W4 convnet as a Keras `Sequential` (28x28x1 → Conv2D 32 → MaxPool → Conv2D 64 →
+/// MaxPool → Flatten → Dense 128 → Dense 10), compiled with Adam 1e-3 and sparse
+/// categorical cross-entropy from logits.
+pub fn w4_cnn() -> Result<crate::keras::Model> {
+    use crate::keras::activations::Activation::Relu;
+    use crate::keras::layers::{Conv2D, Dense, Flatten, InputLayer, Layer, MaxPooling2D};
+    let model = crate::keras::Sequential::new(vec![
+        InputLayer::new(&[28, 28, 1]).into_ref(),
+        Conv2D::new(32, 3).activation(Relu).into_ref(),
+        MaxPooling2D::new(2).into_ref(),
+        Conv2D::new(64, 3).activation(Relu).into_ref(),
+        MaxPooling2D::new(2).into_ref(),
+        Flatten.into_ref(),
+        Dense::new(128).activation(Relu).into_ref(),
+        Dense::new(10).into_ref(),
+    ])?;
+    model.compile(
+        crate::optimizers::Adam::new(1e-3),
+        crate::keras::losses::SparseCategoricalCrossentropy::new().from_logits(true),
+        vec![],
+    )?;
+    Ok(model)
+}
+
+/// W4: one training step of [`w4_cnn`] on a fixed batch of 64 (uniform inputs, labels
+/// `(i * 7) % 10`) through Keras's `train_on_batch` (the traced train step; reading the
+/// logs waits for the loss). Returns the timing and the first and last losses.
+pub fn w4_cnn_step(device: &Device, reps: usize) -> Result<(Timing, f64, f64)> {
+    with_device(device, || {
+        crate::keras::set_random_seed(1);
+        let model = w4_cnn()?;
+        let x = ops::random_uniform([64, 28, 28, 1], 0.0, 1.0, 1)?;
+        let labels: Vec<i32> = (0..64).map(|i| (i * 7) % 10).collect();
+        let y = Tensor::from_slice(&labels, [64])?;
+        let first = model.train_on_batch(&x, &y)?["loss"];
+        let mut last = first;
+        let t = measure(5, reps, || {
+            last = model.train_on_batch(&x, &y)?["loss"];
+            Ok(())
+        })?;
+        Ok((t, first, last))
+    })
+}
+
+/// What one W5 run measured: each epoch's wall time (on_epoch_begin → on_epoch_end) and
+/// the test accuracy after each epoch (computed outside the timed span).
+#[derive(Clone, Debug)]
+pub struct FitRun {
+    pub epoch_ms: Vec<f64>,
+    pub test_accuracy: Vec<f64>,
+}
+
+/// W5: the W3 MLP built and trained with Keras's `fit` on the 60,000 MNIST training images
+/// (scaled to [0, 1]), batch 128, Adam 1e-3, `epochs` epochs, seed `seed`.
+pub fn w5_fit_mnist(
+    device: &Device,
+    train: (&Tensor, &Tensor),
+    test: (&Tensor, &Tensor),
+    epochs: usize,
+    seed: u64,
+) -> Result<FitRun> {
+    use crate::keras::activations::Activation::Relu;
+    use crate::keras::callbacks::{Callback, Logs};
+    use crate::keras::layers::{Dense, InputLayer, Layer};
+    use crate::keras::{EvaluateOptions, FitOptions, Model, Verbose};
+    struct Timer {
+        start: Instant,
+        run: std::rc::Rc<std::cell::RefCell<FitRun>>,
+        test: (Tensor, Tensor),
+    }
+    impl Callback for Timer {
+        fn on_epoch_begin(&mut self, _: &Model, _: usize) -> Result<()> {
+            self.start = Instant::now();
+            Ok(())
+        }
+        fn on_epoch_end(&mut self, model: &Model, _: usize, _: &Logs) -> Result<()> {
+            let ms = self.start.elapsed().as_secs_f64() * 1e3;
+            let logs = model.evaluate(
+                (&self.test.0, &self.test.1),
+                EvaluateOptions {
+                    batch_size: 1000,
+                    verbose: Verbose::Silent,
+                    ..Default::default()
+                },
+            )?;
+            let mut run = self.run.borrow_mut();
+            run.epoch_ms.push(ms);
+            run.test_accuracy.push(logs["accuracy"]);
+            Ok(())
+        }
+    }
+    with_device(device, || {
+        crate::keras::set_random_seed(seed);
+        let model = crate::keras::Sequential::new(vec![
+            InputLayer::new(&[784]).into_ref(),
+            Dense::new(512).activation(Relu).into_ref(),
+            Dense::new(256).activation(Relu).into_ref(),
+            Dense::new(10).into_ref(),
+        ])?;
+        model.compile(
+            crate::optimizers::Adam::new(1e-3),
+            crate::keras::losses::SparseCategoricalCrossentropy::new().from_logits(true),
+            vec!["accuracy".into()],
+        )?;
+        let run = std::rc::Rc::new(std::cell::RefCell::new(FitRun {
+            epoch_ms: Vec::new(),
+            test_accuracy: Vec::new(),
+        }));
+        let timer = Timer {
+            start: Instant::now(),
+            run: run.clone(),
+            test: (test.0.clone(), test.1.clone()),
+        };
+        model.fit(
+            (train.0, train.1),
+            FitOptions {
+                epochs,
+                batch_size: 128,
+                verbose: Verbose::Silent,
+                callbacks: vec![Box::new(timer)],
+                ..Default::default()
+            },
+        )?;
+        let out = run.borrow().clone();
+        Ok(out)
+    })
+}

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use wgflow::conformance::{Outcome, case_dirs, run_case_with};
-use wgflow::{Device, Result};
+use wgflow::{Device, Result, Tensor};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +33,11 @@ enum Workload {
     Elementwise,
     /// W3: the MLP training step (784-512-256-10, batch 128, SGD), eager with a GradientTape and traced.
     MlpStep,
+    /// W4: the CNN training step (Keras Sequential, batch 64, Adam) via train_on_batch.
+    CnnStep,
+    /// W5: Keras fit of the W3 MLP on real MNIST (batch 128, Adam), epoch times and test
+    /// accuracy; `--reps` runs (default 1 per 10 reps), `--epochs` epochs each.
+    FitMnist,
     /// tf.data input pipelines on MNIST (from memory; from a TFRecord file of Examples), in
     /// samples per second with 1 and 2 map threads. Runs on the host.
     InputPipeline,
@@ -70,7 +75,10 @@ enum Command {
         /// Map threads for the input-pipeline workload.
         #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 2])]
         threads: Vec<usize>,
-        /// MNIST folder for the input-pipeline workload (default: wgflow::datasets' lookup,
+        /// Epochs per fit-mnist run.
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+        /// MNIST folder for the input-pipeline and fit-mnist workloads (default: wgflow::datasets' lookup,
         /// $WGFLOW_DATASETS/mnist then ~/.wgflow/datasets/mnist).
         #[arg(long)]
         mnist: Option<PathBuf>,
@@ -169,6 +177,7 @@ fn run(cli: Cli) -> Result<bool> {
             reps,
             threads,
             mnist,
+            epochs,
         } => {
             if workload == Workload::InputPipeline {
                 input_pipeline(mnist, &threads, reps.div_ceil(2))?;
@@ -197,6 +206,14 @@ fn run(cli: Cli) -> Result<bool> {
                         json_line("W2", "traced function", &dev, &t, "");
                     }
                     Workload::InputPipeline => unreachable!("handled above"),
+                    Workload::CnnStep => {
+                        let (t, first, last) = wgflow::bench::w4_cnn_step(&dev, reps * 2)?;
+                        let extra = format!(",\"loss_first\":{first:.4},\"loss_last\":{last:.4}");
+                        json_line("W4", "keras train_on_batch (traced step)", &dev, &t, &extra);
+                    }
+                    Workload::FitMnist => {
+                        fit_mnist(&dev, mnist.clone(), epochs, reps.div_ceil(10))?
+                    }
                     Workload::MlpStep => {
                         let (t, first, last) = wgflow::bench::w3_mlp_step(&dev, reps * 3)?;
                         let extra = format!(",\"loss_first\":{first:.4},\"loss_last\":{last:.4}");
@@ -210,6 +227,41 @@ fn run(cli: Cli) -> Result<bool> {
             Ok(true)
         }
     }
+}
+
+/// W5: `runs` Keras `fit` runs (seeds 1, 2, ...) on MNIST; one JSON line per run with each
+/// epoch's wall time and the test accuracy after each epoch.
+fn fit_mnist(dev: &Device, mnist: Option<PathBuf>, epochs: usize, runs: usize) -> Result<()> {
+    let (train, test) = match mnist {
+        Some(dir) => wgflow::datasets::mnist::load_data_from(dir)?,
+        None => wgflow::datasets::mnist::load_data()?,
+    };
+    let tensors = |(images, labels): &(ndarray::Array3<u8>, ndarray::Array1<u8>)| -> Result<(Tensor, Tensor)> {
+        let n = labels.len();
+        let x: Vec<f32> = images.iter().map(|&p| p as f32 / 255.0).collect();
+        let y: Vec<i32> = labels.iter().map(|&l| l as i32).collect();
+        Ok((Tensor::from_vec(x, [n, 784])?, Tensor::from_vec(y, [n])?))
+    };
+    let ((xtr, ytr), (xte, yte)) = wgflow::with_device(dev, || -> Result<_> {
+        Ok((tensors(&train)?, tensors(&test)?))
+    })?;
+    for seed in 1..=runs as u64 {
+        let run = wgflow::bench::w5_fit_mnist(dev, (&xtr, &ytr), (&xte, &yte), epochs, seed)?;
+        let ms: Vec<String> = run.epoch_ms.iter().map(|m| format!("{m:.1}")).collect();
+        let acc: Vec<String> = run
+            .test_accuracy
+            .iter()
+            .map(|a| format!("{a:.4}"))
+            .collect();
+        println!(
+            "{{\"workload\":\"W5\",\"variant\":\"keras fit\",\"backend\":\"{}\",\"device\":\"{}\",\"seed\":{seed},\"epoch_ms\":[{}],\"test_accuracy\":[{}]}}",
+            if dev.is_cpu() { "cpu" } else { "wgpu" },
+            dev.physical_device().description().replace('"', "'"),
+            ms.join(","),
+            acc.join(",")
+        );
+    }
+    Ok(())
 }
 
 /// The input-pipeline workload: both pipelines at each thread count, one JSON line each.
