@@ -52,14 +52,52 @@ pub trait Loss {
     }
 }
 
+/// Keras's `squeeze_or_expand_to_same_rank`: when the ranks differ by one and the longer
+/// one ends in an axis of 1, squeeze it (or, with `expand_rank_1`, expand a rank-1
+/// partner instead).
+pub(crate) fn squeeze_or_expand_to_same_rank(
+    x1: &Tensor,
+    x2: &Tensor,
+    expand_rank_1: bool,
+) -> Result<(Tensor, Tensor)> {
+    let (r1, r2) = (x1.rank(), x2.rank());
+    let (mut a, mut b) = (x1.clone(), x2.clone());
+    if r1 == r2 + 1 && x1.shape().last() == Some(&1) {
+        if r2 == 1 && expand_rank_1 {
+            b = ops::expand_dims(&b, -1)?;
+        } else {
+            a = ops::squeeze(&a, &[-1])?;
+        }
+    }
+    if r2 == r1 + 1 && x2.shape().last() == Some(&1) {
+        if r1 == 1 && expand_rank_1 {
+            a = ops::expand_dims(&a, -1)?;
+        } else {
+            b = ops::squeeze(&b, &[-1])?;
+        }
+    }
+    Ok((a, b))
+}
+
 /// Weights and reduces per-sample losses as Keras does.
 pub fn reduce_weighted(
     per_sample: &Tensor,
     sample_weight: Option<&Tensor>,
     reduction: Reduction,
 ) -> Result<Tensor> {
+    // Weights of shape [batch, 1] against losses of shape [batch] (and the reverse) line
+    // up as in Keras instead of broadcasting to [batch, batch].
+    let (per_sample, sample_weight) = match sample_weight {
+        Some(w) => {
+            let w = ops::cast(w, per_sample.dtype())?;
+            let (p, w) = squeeze_or_expand_to_same_rank(per_sample, &w, true)?;
+            (p, Some(w))
+        }
+        None => (per_sample.clone(), None),
+    };
+    let (per_sample, sample_weight) = (&per_sample, sample_weight.as_ref());
     let weighted = match sample_weight {
-        Some(w) => ops::mul(per_sample, &ops::cast(w, per_sample.dtype())?)?,
+        Some(w) => ops::mul(per_sample, w)?,
         None => per_sample.clone(),
     };
     match reduction {
