@@ -4,7 +4,7 @@
 //! when there is one, else the CPU (`--device cpu|wgpu` or `WGFLOW_DEVICE` chooses).
 //!
 //! Run: `cargo run --release --example mnist_mlp [-- --epochs 3] [--device cpu|wgpu]
-//!       [--subset N] [--mnist DIR] [--eager]`
+//!       [--subset N] [--seed N] [--mnist DIR] [--eager]`
 //! The MNIST files come from `--mnist DIR`, else `$WGFLOW_DATASETS/mnist` or
 //! `~/.wgflow/datasets/mnist` (downloaded there on first use, as Keras does), trying
 //! `../shared/data/mnist` beside the checkout first when `WGFLOW_DATASETS` is unset.
@@ -68,6 +68,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let epochs: usize = option("--epochs").map_or(Ok(3), |e| e.parse())?;
+    // Seeds the weights and the shuffling (Keras's `set_random_seed`).
+    let seed: u64 = option("--seed").map_or(Ok(2), |e| e.parse())?;
     let subset: usize = option("--subset").map_or(Ok(usize::MAX), |e| e.parse())?;
     let device: Device = match option("--device") {
         Some(spec) => parse_device_spec(&spec)?,
@@ -81,7 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             x_train.shape()[0],
             x_test.shape()[0]
         );
-        wgflow::keras::set_random_seed(1);
+        wgflow::keras::set_random_seed(seed);
         let model = Sequential::new(vec![
             InputLayer::new(&[784]).into_ref(),
             Dense::new(512).activation(Relu).into_ref(),

@@ -856,7 +856,7 @@ fn trainable_switch_moves_weights_between_lists() {
             [2, 5],
         )
         .unwrap();
-        let y = bn.call(&[x.clone()], true).unwrap();
+        let y = bn.call(std::slice::from_ref(&x), true).unwrap();
         let scale = 1.0 / (1.0f64 + 1e-3).sqrt();
         let want: Vec<f64> = x.to_f64_vec().unwrap().iter().map(|v| v * scale).collect();
         common::assert_close("frozen bn", &y.to_f64_vec().unwrap(), &want, 1e-5, 1e-5);
