@@ -70,16 +70,16 @@ fn w3(c: &mut Criterion) {
 fn w4(c: &mut Criterion) {
     let mut g = c.benchmark_group("W4_cnn_step");
     g.sample_size(10);
-    // lavapipe runs a W4 step in seconds: the CPU only.
-    let dev = Device::cpu();
-    with_device(&dev, || {
-        let model = w4_cnn().unwrap();
-        let x = ops::random_uniform([64, 28, 28, 1], 0.0, 1.0, 1).unwrap();
-        let y = labels(64);
-        g.bench_function(tag(&dev, "keras train_on_batch"), |b| {
-            b.iter(|| model.train_on_batch(&x, &y).unwrap()["loss"])
+    for dev in devices() {
+        with_device(&dev, || {
+            let model = w4_cnn().unwrap();
+            let x = ops::random_uniform([64, 28, 28, 1], 0.0, 1.0, 1).unwrap();
+            let y = labels(64);
+            g.bench_function(tag(&dev, "keras train_on_batch"), |b| {
+                b.iter(|| model.train_on_batch(&x, &y).unwrap()["loss"])
+            });
         });
-    });
+    }
     g.finish();
 }
 

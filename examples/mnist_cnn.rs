@@ -76,9 +76,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(spec) => parse_device_spec(&spec)?,
         None => current_device()?,
     };
+    // The data stays on the host, as Keras keeps numpy arrays: `fit` uploads each batch
+    // (and on the CPU device gathers the batch inside the traced step).
+    let host = Device::cpu();
+    let (x_train, y_train) =
+        with_device(&host, || mnist_data::tensors(&train, subset, &[28, 28, 1]))?;
+    let (x_test, y_test) = with_device(&host, || {
+        mnist_data::tensors(&test, usize::MAX, &[28, 28, 1])
+    })?;
     with_device(&device, || -> Result<(), Box<dyn std::error::Error>> {
-        let (x_train, y_train) = mnist_data::tensors(&train, subset, &[28, 28, 1])?;
-        let (x_test, y_test) = mnist_data::tensors(&test, usize::MAX, &[28, 28, 1])?;
         println!(
             "device: {device}; {} training and {} test images",
             x_train.shape()[0],

@@ -447,8 +447,10 @@ fn mnist_mlp_learns_on_a_slice_of_real_mnist() {
     for device in common::devices() {
         with_device(&device, || {
             wgflow::keras::set_random_seed(2);
-            let (x, y) = take(&xtr, &ytr, 10000);
-            let (xt, yt) = take(&xte, &yte, 2000);
+            // Host data, as Keras's numpy arrays: on wgpu `fit` uploads each batch.
+            let host = Device::cpu();
+            let (x, y) = with_device(&host, || take(&xtr, &ytr, 10000));
+            let (xt, yt) = with_device(&host, || take(&xte, &yte, 2000));
             let model = Sequential::new(vec![
                 InputLayer::new(&[784]).into_ref(),
                 Dense::new(512).activation(Relu).into_ref(),

@@ -774,6 +774,7 @@ impl Model {
         let mut progress = Progress::new(options.verbose, Some(n.div_ceil(batch)));
         for (i, start) in (0..n).step_by(batch).enumerate() {
             let xb = slice_rows(x, start, (start + batch).min(n))?;
+            let xb = xb.on(&crate::device::current_device()?)?;
             let y = match &step {
                 Some(c) => single(self.run_step(&c.predict_step, &[Arg::from(&xb)])?)?,
                 None => self.call(&xb, false)?,
@@ -942,7 +943,8 @@ impl Model {
     fn diagnose_non_finite(&self, data: &FitData, epoch: usize, loss: f64) -> Error {
         let culprit = (|| -> Result<Option<String>> {
             let x = match data {
-                FitData::Tensors(x, _) => slice_rows(x, 0, rows("fit", x)?.min(32))?,
+                FitData::Tensors(x, _) => slice_rows(x, 0, rows("fit", x)?.min(32))?
+                    .on(&crate::device::current_device()?)?,
                 FitData::Dataset(ds) => match ds.iter()?.next() {
                     Some(b) => b?.0,
                     None => return Ok(None),
@@ -1148,7 +1150,23 @@ impl Batches {
                     Tensor::from_slice(rows, [rows.len()])
                 })?;
                 *next = end;
-                Ok(Some(vec![Arg::from(&*x), Arg::from(&*y), Arg::from(&idx)]))
+                let device = crate::device::current_device()?;
+                if x.device() == &device && y.device() == &device {
+                    // The gather of the batch's rows becomes part of the step's plan.
+                    return Ok(Some(vec![Arg::from(&*x), Arg::from(&*y), Arg::from(&idx)]));
+                }
+                // Data held elsewhere (e.g. on the host, as Keras keeps numpy arrays):
+                // gather the batch there and upload only it.
+                let (xb, yb) = crate::device::with_device(x.device(), || {
+                    Ok::<_, Error>((
+                        ops::gather(x, &idx, 0, 0)?,
+                        ops::gather(y, &idx.on(y.device())?, 0, 0)?,
+                    ))
+                })?;
+                Ok(Some(vec![
+                    Arg::from(&xb.on(&device)?),
+                    Arg::from(&yb.on(&device)?),
+                ]))
             }
             Batches::Dataset { iter, .. } => match iter.next() {
                 None => Ok(None),
