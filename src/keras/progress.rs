@@ -107,10 +107,9 @@ impl Progress {
     pub(crate) fn new(verbose: Verbose, total: Option<usize>) -> Progress {
         #[cfg(not(target_arch = "wasm32"))]
         let bar = verbose.bar().then(|| {
-            let bar = match total {
-                Some(n) => indicatif::ProgressBar::new(n as u64),
-                None => indicatif::ProgressBar::new_spinner(),
-            };
+            // Keras prints to stdout, as the epoch headers and callbacks do.
+            let target = indicatif::ProgressDrawTarget::stdout();
+            let bar = indicatif::ProgressBar::with_draw_target(total.map(|n| n as u64), target);
             let style =
                 indicatif::ProgressStyle::with_template("{pos}/{len} {bar:20.green/238} {msg}")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
@@ -160,6 +159,8 @@ impl Progress {
             bar.set_length(self.steps as u64);
             bar.set_position(self.steps as u64);
             bar.finish_with_message(format!("{total} {per}{}", fmt_logs(logs)));
+            // The bar leaves the cursor on its line; Keras ends the epoch's line.
+            println!();
             return;
         }
         if self.verbose.prints() {
