@@ -482,3 +482,43 @@ fn mnist_mlp_learns_on_a_slice_of_real_mnist() {
         });
     }
 }
+
+/// `fit` on a `Dataset` of batches and on the same tensors unshuffled train identically;
+/// `validation_data` and `evaluate` take datasets too.
+#[test]
+fn fit_on_a_dataset_matches_fit_on_tensors() {
+    with_device(&Device::cpu(), || {
+        let (x, y) = linear_data(64);
+        let make = || {
+            wgflow::keras::set_random_seed(11);
+            let m = Sequential::new(vec![Dense::new(1).input_dim(4).into_ref()]).unwrap();
+            m.compile(SGD::new(0.1), MeanSquaredError::new(), vec!["mae".into()])
+                .unwrap();
+            m
+        };
+        let a = make();
+        a.fit((&x, &y), quiet(3, 16)).unwrap();
+        let b = make();
+        let ds = wgflow::data::Dataset::from_tensor_slices((x.clone(), y.clone()))
+            .unwrap()
+            .batch(16, false)
+            .unwrap();
+        let mut opts = quiet(3, 999);
+        opts.validation_data = Some((&ds).into());
+        let h = b.fit(&ds, opts).unwrap();
+        assert_eq!(h.get("val_loss").unwrap().len(), 3);
+        for (wa, wb) in a.get_weights().iter().zip(b.get_weights()) {
+            common::assert_close("dataset vs tensors", &values(wa), &values(&wb), 1e-6, 1e-6);
+        }
+        let logs = b
+            .evaluate(
+                &ds,
+                wgflow::keras::EvaluateOptions {
+                    verbose: Verbose::Silent,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert!((logs["loss"] - h.get("val_loss").unwrap()[2]).abs() < 1e-6);
+    });
+}
