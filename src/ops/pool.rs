@@ -192,6 +192,14 @@ fn window(b: &ExprBuilder, i: &E, j: &E, s: usize, pad: usize, k: usize, out: us
 pub(crate) fn lower_pool_grad(g: &PoolGeometry, max: bool) -> Lowering {
     let [kh, kw] = g.o.ksize;
     let [sh, sw] = g.o.strides;
+    if [sh, sw] == [kh, kw]
+        && g.pad_top == 0
+        && g.pad_left == 0
+        && g.h == g.oh * kh
+        && g.w == g.ow * kw
+    {
+        return lower_tiled_pool_grad(g, max);
+    }
     let mut low = Lowering::default();
     // Inputs: max: 0 = orig input, 1 = orig output (unused), 2 = grad; avg: 0 = grad.
     let grad_in = if max { 2 } else { 0 };
@@ -243,6 +251,45 @@ pub(crate) fn lower_pool_grad(g: &PoolGeometry, max: bool) -> Lowering {
     let mut ins: Vec<Buf> = (0..if max { 3 } else { 1 }).map(Buf::In).collect();
     ins.extend(arg);
     low.call(Kernel::Reduce(k), ins, vec![Buf::Out(0)]);
+    low
+}
+
+/// The pool gradient when the windows tile the image exactly (stride = window, no padding,
+/// sizes divisible, as a 2x2 pool of an even image): each input pixel lies in one window, so
+/// over the space `[n, oy, ky, ox, kx, c]` — the input's own layout — the gradient is the
+/// window's incoming gradient where the pixel is the window's arg-max (max) or its share
+/// (average). Affine loads and no window search: much cheaper than the general case.
+fn lower_tiled_pool_grad(g: &PoolGeometry, max: bool) -> Lowering {
+    let [kh, kw] = g.o.ksize;
+    let mut low = Lowering::default();
+    let grad_in = if max { 2 } else { 0 };
+    let mut dtypes = vec![DType::F32; if max { 3 } else { 1 }];
+    let arg = if max {
+        dtypes.push(DType::I32);
+        Some(argmax_temp(&mut low, g))
+    } else {
+        None
+    };
+    let b = ExprBuilder::new(&dtypes);
+    let (ow, c) = (g.ow as i64, g.c as i64);
+    let window = vec![g.oh as i64 * ow * c, ow * c, 0, c, 0, 1];
+    let dy = b.load_affine(grad_in, 0, window.clone());
+    let v = if max {
+        let here = &b.coord(2) * &b.lit_i(kw as i64) + b.coord(4);
+        let best = b.load_affine(3, 0, window);
+        best.eq(&here).select(&dy, &b.lit(0.0f32))
+    } else {
+        &dy / &b.lit((kh * kw) as f32)
+    };
+    let k = MapKernel {
+        space: vec![g.n, g.oh, kh, g.ow, kw, g.c],
+        inputs: dtypes,
+        expr: b.finish(&[&v]),
+        store: None,
+    };
+    let mut ins: Vec<Buf> = (0..if max { 3 } else { 1 }).map(Buf::In).collect();
+    ins.extend(arg);
+    low.call(Kernel::Map(k), ins, vec![Buf::Out(0)]);
     low
 }
 
