@@ -305,6 +305,29 @@ pub fn binary_accuracy(y_true: &Tensor, y_pred: &Tensor, threshold: f64) -> Resu
     )
 }
 
+/// `impl Metric` for a newtype over a [`MeanMetricWrapper`]: every method forwards.
+macro_rules! delegate_metric {
+    ($name:ident) => {
+        impl Metric for $name {
+            fn name(&self) -> &str {
+                self.0.name()
+            }
+            fn update_state(&self, t: &Tensor, p: &Tensor, w: Option<&Tensor>) -> Result<()> {
+                self.0.update_state(t, p, w)
+            }
+            fn result_tensor(&self) -> Result<Tensor> {
+                self.0.result_tensor()
+            }
+            fn reset_state(&self) -> Result<()> {
+                self.0.reset_state()
+            }
+            fn variables(&self) -> Vec<Variable> {
+                self.0.variables()
+            }
+        }
+    };
+}
+
 macro_rules! wrapper_metric {
     ($(#[$doc:meta])* $name:ident, $keras:literal, $f:expr) => {
         $(#[$doc])*
@@ -327,23 +350,7 @@ macro_rules! wrapper_metric {
             }
         }
 
-        impl Metric for $name {
-            fn name(&self) -> &str {
-                self.0.name()
-            }
-            fn update_state(&self, t: &Tensor, p: &Tensor, w: Option<&Tensor>) -> Result<()> {
-                self.0.update_state(t, p, w)
-            }
-            fn result_tensor(&self) -> Result<Tensor> {
-                self.0.result_tensor()
-            }
-            fn reset_state(&self) -> Result<()> {
-                self.0.reset_state()
-            }
-            fn variables(&self) -> Vec<Variable> {
-                self.0.variables()
-            }
-        }
+        delegate_metric!($name);
     };
 }
 
@@ -390,23 +397,7 @@ impl Default for BinaryAccuracy {
     }
 }
 
-impl Metric for BinaryAccuracy {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn update_state(&self, t: &Tensor, p: &Tensor, w: Option<&Tensor>) -> Result<()> {
-        self.0.update_state(t, p, w)
-    }
-    fn result_tensor(&self) -> Result<Tensor> {
-        self.0.result_tensor()
-    }
-    fn reset_state(&self) -> Result<()> {
-        self.0.reset_state()
-    }
-    fn variables(&self) -> Vec<Variable> {
-        self.0.variables()
-    }
-}
+delegate_metric!(BinaryAccuracy);
 
 /// TensorFlow's `in_top_k`: whether each row's target class is among the `k` highest
 /// predictions. Ties straddling the boundary count as in the top `k` (the target is in
@@ -545,23 +536,7 @@ macro_rules! top_k_metric {
             }
         }
 
-        impl Metric for $name {
-            fn name(&self) -> &str {
-                self.0.name()
-            }
-            fn update_state(&self, t: &Tensor, p: &Tensor, w: Option<&Tensor>) -> Result<()> {
-                self.0.update_state(t, p, w)
-            }
-            fn result_tensor(&self) -> Result<Tensor> {
-                self.0.result_tensor()
-            }
-            fn reset_state(&self) -> Result<()> {
-                self.0.reset_state()
-            }
-            fn variables(&self) -> Vec<Variable> {
-                self.0.variables()
-            }
-        }
+        delegate_metric!($name);
     };
 }
 
