@@ -612,6 +612,102 @@ pub enum Operand {
         rows: Vec<usize>,
         cols: Vec<usize>,
     },
+    /// A convolution's patch matrix, which a backend may copy out natively (im2col) instead
+    /// of evaluating it as an expression.
+    Patches(Patches),
+}
+
+/// The patch matrix of a 2-D convolution over an NHWC tensor (im2col), read in place: row
+/// `(n, o0, o1)` and column `(k0, k1, c)` hold `input[n, s0, s1, c]` where, along each
+/// spatial axis, `t = o * step + k * dilation + offset` and `s = t / div` when `t >= 0`,
+/// `t % div == 0` and `s < size`; elsewhere 0 (padding, or positions a strided convolution
+/// skips). The forward and filter-gradient matmuls read the input's patches (`div` 1); the
+/// input-gradient reads the output gradient's (`dilation` negative, `div` the stride).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Patches {
+    pub input: u32,
+    /// `[n, h, w, c]` of the tensor read.
+    pub source: [usize; 4],
+    /// Positions `[o0, o1]` (row digits after `n`).
+    pub grid: [usize; 2],
+    /// Window `[k0, k1]` (column digits before `c`).
+    pub window: [usize; 2],
+    pub step: [i64; 2],
+    pub dilation: [i64; 2],
+    pub offset: [i64; 2],
+    pub div: [i64; 2],
+    /// Rows and columns swapped: `[(k0, k1, c), (n, o0, o1)]` (the filter gradient).
+    pub transposed: bool,
+}
+
+impl Patches {
+    /// Digits of the untransposed matrix: rows `(n, o0, o1)`, columns `(k0, k1, c)`.
+    pub fn digits(&self) -> ([usize; 3], [usize; 3]) {
+        let [n, _, _, c] = self.source;
+        (
+            [n, self.grid[0], self.grid[1]],
+            [self.window[0], self.window[1], c],
+        )
+    }
+
+    /// Source position along spatial axis `d` of window offset `k` at position `o`, if the
+    /// patch reads one there.
+    pub fn source_index(&self, d: usize, o: usize, k: usize) -> Option<usize> {
+        let t = o as i64 * self.step[d] + k as i64 * self.dilation[d] + self.offset[d];
+        let s = t / self.div[d];
+        (t >= 0 && t % self.div[d] == 0 && s < self.source[1 + d] as i64).then_some(s as usize)
+    }
+
+    /// The same matrix as an expression operand (for backends without a native im2col).
+    pub fn to_expr(&self, inputs: &[DType]) -> Operand {
+        let b = ExprBuilder::new(inputs);
+        let (rows, cols) = self.digits();
+        let coord = |i: usize| b.coord(if self.transposed { (i + 3) % 6 } else { i });
+        let (n, o, k, c) = (
+            coord(0),
+            [coord(1), coord(2)],
+            [coord(3), coord(4)],
+            coord(5),
+        );
+        let term = |x: &E, f: i64| if f == 1 { x.clone() } else { x * &b.lit_i(f) };
+        let zero = b.lit_i(0);
+        let mut ok: Option<E> = None;
+        let mut s = Vec::new();
+        for d in 0..2 {
+            let mut t = &term(&o[d], self.step[d]) + &term(&k[d], self.dilation[d]);
+            if self.offset[d] != 0 {
+                t = &t + &b.lit_i(self.offset[d]);
+            }
+            let sd = if self.div[d] > 1 {
+                &t / &b.lit_i(self.div[d])
+            } else {
+                t.clone()
+            };
+            let mut cond = t.ge(&zero).and(&sd.lt(&b.lit_i(self.source[1 + d] as i64)));
+            if self.div[d] > 1 {
+                cond = cond.and(&t.rem(&b.lit_i(self.div[d])).eq(&zero));
+            }
+            ok = Some(match ok {
+                None => cond,
+                Some(prev) => prev.and(&cond),
+            });
+            s.push(sd);
+        }
+        let [_, h, w, ch] = self.source.map(|v| v as i64);
+        let idx = ((&n * &b.lit_i(h) + &s[0]) * b.lit_i(w) + &s[1]) * b.lit_i(ch) + &c;
+        let v = b.load_at(self.input as usize, &idx);
+        let v = ok.expect("two axes").select(&v, &b.lit(0.0f32));
+        let (rows, cols) = if self.transposed {
+            (cols, rows)
+        } else {
+            (rows, cols)
+        };
+        Operand::Expr {
+            expr: b.finish(&[&v]),
+            rows: rows.to_vec(),
+            cols: cols.to_vec(),
+        }
+    }
 }
 
 /// `out[b, m, n] = sum_k a[b, m, k] * b[b, k, n]`, f32, with an optional epilogue.
@@ -654,6 +750,23 @@ impl MatmulKernel {
     pub fn epilogues(&self) -> impl Iterator<Item = &Expr> {
         let sums = self.column_sums.as_ref().and_then(|c| c.epilogue.as_ref());
         self.epilogue.iter().chain(sums)
+    }
+    /// This kernel with patch operands written as expressions (for backends that compute
+    /// the im2col indices inside the matmul).
+    pub fn patches_as_exprs(&self) -> std::borrow::Cow<'_, MatmulKernel> {
+        if !matches!(
+            (&self.a, &self.b),
+            (Operand::Patches(_), _) | (_, Operand::Patches(_))
+        ) {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut k = self.clone();
+        for o in [&mut k.a, &mut k.b] {
+            if let Operand::Patches(p) = o {
+                *o = p.to_expr(&self.inputs);
+            }
+        }
+        std::borrow::Cow::Owned(k)
     }
     pub fn epilogues_mut(&mut self) -> impl Iterator<Item = &mut Expr> {
         let sums = self.column_sums.as_mut().and_then(|c| c.epilogue.as_mut());

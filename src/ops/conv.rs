@@ -1,11 +1,11 @@
 //! 2-D convolutions (NHWC input, HWIO filter) and their two backprops, each one matmul kernel
-//! whose operand is an expression over `[row, col]` (implicit GEMM): the GPU computes the
-//! im2col indices on the fly, the CPU materialises them and calls its packed GEMM.
+//! whose operand is a patch matrix (implicit GEMM): the GPU computes the im2col indices on
+//! the fly, the CPU copies the patches out and calls its packed GEMM.
 
 use super::{Lowering, Meta};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::kernel::ir::{E, ExprBuilder, Kernel, MatmulKernel, Operand};
+use crate::kernel::ir::{E, ExprBuilder, Kernel, MatmulKernel, Operand, Patches};
 use crate::shape::fmt_shape;
 
 /// TensorFlow's padding schemes; `Explicit` gives `[[top, bottom], [left, right]]`.
@@ -166,34 +166,6 @@ impl Geometry {
     }
 }
 
-/// `x[n, y, x, c]` of an NHWC input where in range, else 0.
-fn padded_load(b: &ExprBuilder, input: usize, g: &Geometry, n: &E, y: &E, x: &E, c: &E) -> E {
-    let ok = y
-        .ge(&b.lit_i(0))
-        .and(&y.lt(&b.lit_i(g.h as i64)))
-        .and(&x.ge(&b.lit_i(0)))
-        .and(&x.lt(&b.lit_i(g.w as i64)));
-    let idx = ((n * &b.lit_i(g.h as i64) + y) * b.lit_i(g.w as i64) + x) * b.lit_i(g.ci as i64) + c;
-    let v = b.load_at(input, &idx);
-    ok.select(&v, &b.lit(0.0f32))
-}
-
-/// The coordinates of an operand expression: three row digits, then three column digits.
-fn coords(b: &ExprBuilder) -> ([E; 3], [E; 3]) {
-    (
-        [b.coord(0), b.coord(1), b.coord(2)],
-        [b.coord(3), b.coord(4), b.coord(5)],
-    )
-}
-
-fn expr_operand(b: ExprBuilder, v: &E, rows: [usize; 3], cols: [usize; 3]) -> Operand {
-    Operand::Expr {
-        expr: b.finish(&[v]),
-        rows: rows.to_vec(),
-        cols: cols.to_vec(),
-    }
-}
-
 fn gemm(m: usize, n: usize, k: usize, a: Operand, b: Operand) -> Lowering {
     Lowering::single(
         Kernel::Matmul(MatmulKernel {
@@ -216,15 +188,24 @@ fn lit(b: &ExprBuilder, v: usize) -> E {
     b.lit_i(v as i64)
 }
 
+/// The patches of the convolution's input: rows `(n, oy, ox)`, columns `(ky, kx, ci)`.
+fn input_patches(g: &Geometry, input: u32, transposed: bool) -> Operand {
+    let (s, d) = (g.o.strides, g.o.dilations);
+    Operand::Patches(Patches {
+        input,
+        source: [g.n, g.h, g.w, g.ci],
+        grid: [g.oh, g.ow],
+        window: [g.kh, g.kw],
+        step: [s[0] as i64, s[1] as i64],
+        dilation: [d[0] as i64, d[1] as i64],
+        offset: [-(g.pad_top as i64), -(g.pad_left as i64)],
+        div: [1, 1],
+        transposed,
+    })
+}
+
 /// conv2d: rows (n, oy, ox), reduction (ky, kx, ci), columns co.
 pub(crate) fn lower_conv2d(g: &Geometry) -> Lowering {
-    let b = ExprBuilder::new(&[DType::F32, DType::F32]);
-    let ([n, oy, ox], [ky, kx, ci]) = coords(&b);
-    let (s, d) = (g.o.strides, g.o.dilations);
-    let y = &oy * &lit(&b, s[0]) + &ky * &lit(&b, d[0]) - lit(&b, g.pad_top);
-    let x = &ox * &lit(&b, s[1]) + &kx * &lit(&b, d[1]) - lit(&b, g.pad_left);
-    let v = padded_load(&b, 0, g, &n, &y, &x, &ci);
-    let a = expr_operand(b, &v, [g.n, g.oh, g.ow], [g.kh, g.kw, g.ci]);
     let f = Operand::Strided {
         input: 1,
         offset: 0,
@@ -232,35 +213,27 @@ pub(crate) fn lower_conv2d(g: &Geometry) -> Lowering {
         row: g.co as i64,
         col: 1,
     };
+    let a = input_patches(g, 0, false);
     gemm(g.n * g.oh * g.ow, g.co, g.kh * g.kw * g.ci, a, f)
 }
 
 /// Gradient wrt the input: rows (n, iy, ix), reduction (ky, kx, co), columns ci. An input
-/// pixel receives dy at the output positions it feeds: where `iy + pad - ky * d` is a
-/// multiple of the stride inside the output.
+/// pixel receives dy at the output positions it feeds: where `t = iy + pad - ky * d` is a
+/// multiple of the stride, at `oy = t / stride` inside the output.
 pub(crate) fn lower_backprop_input(g: &Geometry) -> Lowering {
     // Inputs: 0 = filter, 1 = dy.
-    let b = ExprBuilder::new(&[DType::F32, DType::F32]);
-    let ([n, iy, ix], [ky, kx, co]) = coords(&b);
     let (s, d) = (g.o.strides, g.o.dilations);
-    let ty = &iy + &lit(&b, g.pad_top) - &ky * &lit(&b, d[0]);
-    let tx = &ix + &lit(&b, g.pad_left) - &kx * &lit(&b, d[1]);
-    let (oy, ox) = (&ty / &lit(&b, s[0]), &tx / &lit(&b, s[1]));
-    let zero = b.lit_i(0);
-    let mut ok = ty
-        .ge(&zero)
-        .and(&tx.ge(&zero))
-        .and(&oy.lt(&lit(&b, g.oh)))
-        .and(&ox.lt(&lit(&b, g.ow)));
-    // Only strided convolutions skip input pixels.
-    for (t, stride) in [(&ty, s[0]), (&tx, s[1])] {
-        if stride > 1 {
-            ok = ok.and(&t.rem(&lit(&b, stride)).eq(&zero));
-        }
-    }
-    let idx = ((&n * &lit(&b, g.oh) + &oy) * lit(&b, g.ow) + &ox) * lit(&b, g.co) + &co;
-    let v = ok.select(&b.load_at(1, &idx), &b.lit(0.0f32));
-    let a = expr_operand(b, &v, [g.n, g.h, g.w], [g.kh, g.kw, g.co]);
+    let a = Operand::Patches(Patches {
+        input: 1,
+        source: [g.n, g.oh, g.ow, g.co],
+        grid: [g.h, g.w],
+        window: [g.kh, g.kw],
+        step: [1, 1],
+        dilation: [-(d[0] as i64), -(d[1] as i64)],
+        offset: [g.pad_top as i64, g.pad_left as i64],
+        div: [s[0] as i64, s[1] as i64],
+        transposed: false,
+    });
     // filter[ky, kx, ci, co] at reduction digits (ky, kx, co) and column ci.
     let fb = ExprBuilder::new(&[DType::F32, DType::F32]);
     let (ky, kx, co, ci) = (fb.coord(0), fb.coord(1), fb.coord(2), fb.coord(3));
@@ -277,13 +250,7 @@ pub(crate) fn lower_backprop_input(g: &Geometry) -> Lowering {
 /// Gradient wrt the filter: rows (ky, kx, ci), reduction (n, oy, ox), columns co.
 pub(crate) fn lower_backprop_filter(g: &Geometry) -> Lowering {
     // Inputs: 0 = input, 1 = dy.
-    let b = ExprBuilder::new(&[DType::F32, DType::F32]);
-    let ([ky, kx, ci], [n, oy, ox]) = coords(&b);
-    let (s, d) = (g.o.strides, g.o.dilations);
-    let y = &oy * &lit(&b, s[0]) + &ky * &lit(&b, d[0]) - lit(&b, g.pad_top);
-    let x = &ox * &lit(&b, s[1]) + &kx * &lit(&b, d[1]) - lit(&b, g.pad_left);
-    let v = padded_load(&b, 0, g, &n, &y, &x, &ci);
-    let a = expr_operand(b, &v, [g.kh, g.kw, g.ci], [g.n, g.oh, g.ow]);
+    let a = input_patches(g, 0, true);
     let dy = Operand::Strided {
         input: 1,
         offset: 0,

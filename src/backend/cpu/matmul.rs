@@ -5,7 +5,7 @@
 use super::check_len;
 use super::eval::{BLOCK, Eval, Prepared, affine_range};
 use crate::error::{Error, Result};
-use crate::kernel::ir::{MatmulKernel, Operand};
+use crate::kernel::ir::{MatmulKernel, Operand, Patches};
 use rayon::prelude::*;
 
 /// A matrix view: words, offset of batch 0, batch strides, row and column strides.
@@ -57,6 +57,40 @@ fn view<'a>(
                 col: *col,
             })
         }
+        Operand::Patches(p) => {
+            let data = *ins
+                .get(p.input as usize)
+                .ok_or_else(|| Error::invalid("matmul", "missing operand input"))?;
+            let (rd, cd) = p.digits();
+            let (prows, pcols) = (rd.iter().product::<usize>(), cd.iter().product::<usize>());
+            let (want_rows, want_cols) = if p.transposed {
+                (pcols, prows)
+            } else {
+                (prows, pcols)
+            };
+            if !batch.is_empty() || (rows, cols) != (want_rows, want_cols) {
+                return Err(Error::invalid(
+                    "matmul",
+                    "patch operand does not match the matmul's size",
+                ));
+            }
+            check_len("conv2d patches", data.len(), p.source.iter().product())?;
+            *owned = take_scratch(prows * pcols);
+            im2col(p, data, &mut owned[..prows * pcols]);
+            // A transposed patch matrix is the same copy read down its columns.
+            let (row, col) = if p.transposed {
+                (1, pcols as i64)
+            } else {
+                (pcols as i64, 1)
+            };
+            Ok(View {
+                data: owned,
+                offset: 0,
+                batch: vec![],
+                row,
+                col,
+            })
+        }
         Operand::Expr {
             expr: e,
             rows: rd,
@@ -73,9 +107,9 @@ fn view<'a>(
             space.extend(rd);
             space.extend(cd);
             let total: usize = space.iter().product();
-            owned.resize(total, 0);
+            *owned = take_scratch(total);
             let prep = Prepared::new(e, &space, ins)?;
-            owned
+            owned[..total]
                 .par_chunks_mut(BLOCK * 16)
                 .enumerate()
                 .for_each(|(c, chunk)| {
@@ -99,6 +133,43 @@ fn view<'a>(
             })
         }
     }
+}
+
+/// Copies the patch matrix `[(n, o0, o1), (k0, k1, c)]` of `src` into `out`: each window
+/// position is a run of `c` contiguous channels, or zeros where the patch reads nothing.
+fn im2col(p: &Patches, src: &[u32], out: &mut [u32]) {
+    let [_, h, w, c] = p.source;
+    let [g0, g1] = p.grid;
+    let [k0, k1] = p.window;
+    let cols = k0 * k1 * c;
+    if cols == 0 || out.is_empty() {
+        return;
+    }
+    // Source rows and columns of every (position, window offset), computed once.
+    let axis = |d: usize, g: usize, k: usize| -> Vec<Option<usize>> {
+        (0..g * k)
+            .map(|i| p.source_index(d, i / k, i % k))
+            .collect()
+    };
+    let (ys, xs) = (axis(0, g0, k0), axis(1, g1, k1));
+    // One task per (n, o0): a row of g1 patches.
+    out.par_chunks_mut(g1 * cols)
+        .enumerate()
+        .for_each(|(r, chunk)| {
+            let (n, o0) = (r / g0, r % g0);
+            for (o1, patch) in chunk.chunks_mut(cols).enumerate() {
+                for (j, dst) in patch.chunks_mut(c).enumerate() {
+                    let (a, b) = (j / k1, j % k1);
+                    match (ys[o0 * k0 + a], xs[o1 * k1 + b]) {
+                        (Some(y), Some(x)) => {
+                            let at = ((n * h + y) * w + x) * c;
+                            dst.copy_from_slice(&src[at..at + c]);
+                        }
+                        _ => dst.fill(0),
+                    }
+                }
+            }
+        });
 }
 
 /// Writes the product into `out` and, when the kernel asks for them, the column sums of `b`
@@ -225,6 +296,12 @@ pub(crate) fn run(
             }
         }
     }
+    drop((a, b));
+    for v in [own_a, own_b] {
+        if !v.is_empty() {
+            give_back_scratch(v);
+        }
+    }
     Ok(())
 }
 
@@ -258,15 +335,26 @@ fn apply_epilogue(
 }
 
 thread_local! {
-    /// The product buffer of matmuls with an epilogue, kept between calls: a traced step
-    /// runs several such matmuls every replay, and a fresh zeroed buffer each time costs a
-    /// memset of the whole product.
-    static SCRATCH: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Buffers of materialised operands and of products awaiting an epilogue, kept between
+    /// calls: a traced step runs several such matmuls every replay, and fresh zeroed
+    /// buffers each time cost a page-faulting memset of each.
+    static SCRATCH: std::cell::RefCell<Vec<Vec<u32>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// This thread's scratch buffer, at least `len` words long (contents unspecified).
+/// The most buffers kept per thread (two operands and a product).
+const SCRATCH_KEPT: usize = 3;
+
+/// A scratch buffer of this thread, at least `len` words long (contents unspecified).
 fn take_scratch(len: usize) -> Vec<u32> {
-    let mut v = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    let mut v = SCRATCH.with(|s| {
+        let mut pool = s.borrow_mut();
+        // The smallest kept buffer that is large enough, else the largest.
+        let fit = (0..pool.len())
+            .filter(|&i| pool[i].len() >= len)
+            .min_by_key(|&i| pool[i].len())
+            .or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].len()));
+        fit.map(|i| pool.swap_remove(i)).unwrap_or_default()
+    });
     if v.len() < len {
         v.resize(len, 0);
     }
@@ -274,5 +362,15 @@ fn take_scratch(len: usize) -> Vec<u32> {
 }
 
 fn give_back_scratch(v: Vec<u32>) {
-    SCRATCH.with(|s| *s.borrow_mut() = v);
+    SCRATCH.with(|s| {
+        let mut pool = s.borrow_mut();
+        pool.push(v);
+        if pool.len() > SCRATCH_KEPT {
+            // Drop the smallest.
+            let i = (0..pool.len())
+                .min_by_key(|&i| pool[i].len())
+                .expect("non-empty");
+            pool.swap_remove(i);
+        }
+    });
 }

@@ -398,8 +398,8 @@ pub(crate) fn compile(kernel: &Kernel, target: &Target) -> Result<Compiled> {
     match kernel {
         Kernel::Map(k) => map(k),
         Kernel::Reduce(k) => reduce(k),
-        Kernel::Matmul(k) if target.software => super::matmul::blocked(k),
-        Kernel::Matmul(k) => matmul(k),
+        Kernel::Matmul(k) if target.software => super::matmul::blocked(&k.patches_as_exprs()),
+        Kernel::Matmul(k) => matmul(&k.patches_as_exprs()),
         Kernel::Scan(k) => scan(k),
         Kernel::Scatter(k) => scatter(k),
         Kernel::Random(k) => random(k),
@@ -838,6 +838,7 @@ pub(super) fn operand(p: &mut Printer, op: &Operand, inputs: &[DType], batch: &[
             let outs = p.expr(e, inputs, &sp, None, 1);
             format!("{}    return {};", p.body, outs[0])
         }
+        Operand::Patches(_) => unreachable!("patches are written as expressions first"),
     }
 }
 

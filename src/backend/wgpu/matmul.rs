@@ -81,7 +81,7 @@ fn batch_base(op: &Operand, batch: &[usize]) -> String {
 fn strides(op: &Operand) -> (i64, i64) {
     match op {
         Operand::Strided { row, col, .. } => (*row, *col),
-        Operand::Expr { .. } => (0, 0),
+        Operand::Expr { .. } | Operand::Patches(_) => (0, 0),
     }
 }
 

@@ -30,8 +30,8 @@ use crate::error::Result;
 use crate::graph::ir::{Graph, NodeKind, ValueId};
 use crate::graph::passes::reaches;
 use crate::kernel::ir::{
-    ColumnSums, Expr, Index, Kernel, MapKernel, MatmulKernel, Node, NodeId, Operand, ReduceOp,
-    contiguous_strides, map_args,
+    ColumnSums, Expr, Index, Kernel, MapKernel, MatmulKernel, Node, NodeId, Operand, Patches,
+    ReduceOp, contiguous_strides, map_args,
 };
 use crate::ops::{Buf, Lowering};
 use std::collections::HashMap;
@@ -248,7 +248,9 @@ const MAX_OPERAND_NODES: usize = 24;
 /// for `b`. Such an operand can become an expression computing the producer in place.
 fn operand_site(k: &MatmulKernel, input: u32) -> Option<bool> {
     let reads = |o: &Operand| match o {
-        Operand::Strided { input: x, .. } => *x == input,
+        Operand::Strided { input: x, .. } | Operand::Patches(Patches { input: x, .. }) => {
+            *x == input
+        }
         Operand::Expr { expr, .. } => expr
             .nodes
             .iter()
@@ -276,7 +278,9 @@ fn operand_site(k: &MatmulKernel, input: u32) -> Option<bool> {
 /// Renumbers the inputs a matmul operand reads.
 pub(super) fn renumber_operand(o: &mut Operand, keep: &dyn Fn(u32) -> u32) {
     match o {
-        Operand::Strided { input, .. } => *input = keep(*input),
+        Operand::Strided { input, .. } | Operand::Patches(Patches { input, .. }) => {
+            *input = keep(*input)
+        }
         Operand::Expr { expr, .. } => renumber_loads(expr, keep),
     }
 }

@@ -8,7 +8,7 @@ use crate::dtype::Scalar;
 use crate::error::Result;
 use crate::graph::ir::{Graph, NodeKind};
 use crate::graph::passes::fusion::{renumber_loads, renumber_operand};
-use crate::kernel::ir::{Expr, Index, Kernel, Node, Operand};
+use crate::kernel::ir::{Expr, Index, Kernel, Node, Operand, Patches};
 use crate::ops::Buf;
 use crate::tensor::Tensor;
 
@@ -99,9 +99,12 @@ fn inline_scalar(kernel: &mut Kernel, k: u32, value: Scalar) -> bool {
             .chain(r.epilogue.as_mut())
             .collect(),
         Kernel::Matmul(mk) => {
-            let strided_reads = [&mk.a, &mk.b]
-                .iter()
-                .any(|o| matches!(o, Operand::Strided { input, .. } if *input == k));
+            let strided_reads = [&mk.a, &mk.b].iter().any(|o| match o {
+                Operand::Strided { input, .. } | Operand::Patches(Patches { input, .. }) => {
+                    *input == k
+                }
+                Operand::Expr { .. } => false,
+            });
             if strided_reads {
                 return false;
             }
