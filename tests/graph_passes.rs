@@ -336,6 +336,75 @@ fn bias_gradients_are_column_sums_of_the_weight_gradient_matmul() {
     }
 }
 
+/// A convolution's bias gradient (a sum over [n, h, w] of the output gradient) joins the
+/// filter-gradient matmul as its column sums, also when the gradient comes from a relu's
+/// backward that both consumers read.
+#[test]
+fn conv_bias_gradients_are_column_sums_of_the_filter_gradient() {
+    use wgflow::ops::{Conv2dOptions, Padding};
+    for dev in devices() {
+        with_device(&dev, || {
+            for (xs, fs, o) in [
+                (
+                    [2, 5, 6, 3],
+                    [3, 2, 3, 4],
+                    Conv2dOptions::new(1, Padding::Same),
+                ),
+                (
+                    [3, 7, 7, 1],
+                    [3, 3, 1, 9],
+                    Conv2dOptions::new(2, Padding::Valid),
+                ),
+            ] {
+                let x = ops::random_normal(xs, 0.0, 1.0, 1).unwrap();
+                let y = ops::conv2d(&x, &ops::random_normal(fs, 0.0, 1.0, 2).unwrap(), o).unwrap();
+                let g = ops::random_normal(y.shape(), 0.0, 1.0, 3).unwrap();
+                let body = move |x: &Tensor, y: &Tensor, g: &Tensor| -> Result<(Tensor, Tensor)> {
+                    // relu's backward: both consumers read this map.
+                    let dy = ops::where_(
+                        &ops::greater(y, &ops::zeros_like(y)?)?,
+                        g,
+                        &ops::zeros_like(g)?,
+                    )?;
+                    let df = ops::conv2d_backprop_filter(x, &fs, &dy, o)?;
+                    Ok((df, ops::reduce_sum(&dy, vec![0, 1, 2], false)?))
+                };
+                let (df0, db0) = body(&x, &y, &g).unwrap();
+                let f = Variable::new(ops::zeros(fs, DType::F32).unwrap(), "f", true);
+                let b = Variable::new(ops::zeros([fs[3]], DType::F32).unwrap(), "b", true);
+                let (fc, bc) = (f.clone(), b.clone());
+                let step = function(move |a: &[Arg]| -> Result<Tensor> {
+                    let (df, db) = body(a[0].tensor()?, a[1].tensor()?, a[2].tensor()?)?;
+                    fc.assign(&df)?;
+                    bc.assign(&db)?;
+                    ops::reduce_sum(&db, 0, false)
+                });
+                step.call(args![&x, &y, &g]).unwrap();
+                for (got, want) in [(f.read_value(), df0), (b.read_value(), db0)] {
+                    let (got, want) = (got.to_f64_vec().unwrap(), want.to_f64_vec().unwrap());
+                    for (p, q) in got.iter().zip(&want) {
+                        assert!((p - q).abs() <= 1e-4 * (1.0 + q.abs()), "{dev}: {p} vs {q}");
+                    }
+                }
+                let listing = step
+                    .get_concrete_function(args![&x, &y, &g])
+                    .unwrap()
+                    .graph()
+                    .to_string();
+                assert!(
+                    listing.contains("fused[conv2d_backprop_filter,reduce_sum"),
+                    "{dev}: {listing}"
+                );
+                assert_eq!(
+                    listing.matches("= reduce_sum(").count(),
+                    1,
+                    "{dev}: {listing}"
+                );
+            }
+        });
+    }
+}
+
 /// Independent maps over the same space share one kernel: two returned values of x, and the
 /// Adam updates (three outputs each) of two same-shaped variables.
 #[test]

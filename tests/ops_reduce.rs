@@ -216,6 +216,72 @@ fn integer_and_bool_reductions() {
     }
 }
 
+/// Reductions that keep the last axis and reduce axes before it (a pooling window over
+/// channels): sums, maxima and arg reductions with ties, small and split over threads.
+#[test]
+fn reductions_keeping_the_last_axis() {
+    let mut rng = Gen::new(13);
+    for dev in devices() {
+        with_device(&dev, || {
+            let cases: &[(&[usize], &[usize])] = &[
+                (&[3, 5, 6, 16], &[1, 2]),
+                (&[50, 7, 130], &[1]),
+                (&[1, 7, 130], &[1]),
+                (&[2, 3, 9], &[0, 1]),
+                (&[64, 2, 2, 32], &[1, 2]),
+            ];
+            for &(shape, axes) in cases {
+                // Values on a coarse grid, so that ties are common.
+                let x: Vec<f32> = rng
+                    .vec_f32(numel(shape), -2.0, 2.0)
+                    .iter()
+                    .map(|v| (v * 2.0).round() / 2.0)
+                    .collect();
+                let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+                let t = Tensor::from_slice(&x, shape).unwrap();
+                let ax: Vec<i64> = axes.iter().map(|&a| a as i64).collect();
+                let what = |op: &str| format!("{op} {shape:?} axes {axes:?} on {dev}");
+                let sum = reference(&x64, shape, axes, 0.0, |a, b| a + b);
+                let got = values(&ops::reduce_sum(&t, ax.clone(), false).unwrap());
+                assert_close(&what("reduce_sum"), &got, &sum, 1e-5, 1e-5);
+                let max = reference(&x64, shape, axes, f64::NEG_INFINITY, f64::max);
+                let got = values(&ops::reduce_max(&t, ax.clone(), false).unwrap());
+                assert_close(&what("reduce_max"), &got, &max, 0.0, 0.0);
+                if axes.len() != 1 {
+                    continue;
+                }
+                // The first index of the best value along the axis, for each other position.
+                let a = axes[0];
+                let (outer, len) = (shape[..a].iter().product::<usize>(), shape[a]);
+                let inner: usize = shape[a + 1..].iter().product();
+                for max in [true, false] {
+                    let got = if max {
+                        ops::argmax(&t, a as i64)
+                    } else {
+                        ops::argmin(&t, a as i64)
+                    };
+                    let got = got.unwrap().to_vec::<i32>().unwrap();
+                    for o in 0..outer {
+                        for i in 0..inner {
+                            let at = |j: usize| x[(o * len + j) * inner + i];
+                            let best = (1..len).fold(0, |b, j| {
+                                let better = if max { at(j) > at(b) } else { at(j) < at(b) };
+                                if better { j } else { b }
+                            });
+                            assert_eq!(
+                                got[o * inner + i] as usize,
+                                best,
+                                "{} at {o},{i}",
+                                what(if max { "argmax" } else { "argmin" })
+                            );
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
 #[test]
 fn argmax_argmin_take_the_first_of_ties() {
     let mut rng = Gen::new(12);

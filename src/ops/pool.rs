@@ -1,5 +1,5 @@
 //! 2-D max and average pooling (NHWC) and their gradients, as reduce kernels over a window
-//! space: the forward reduces `[n, oy, ox, c, ky, kx]` over the window; the gradients reduce,
+//! space: the forward reduces `[n, oy, ox, ky, kx, c]` over the window; the gradients reduce,
 //! for each input pixel, over the few windows that contain it (a gather formulation: no
 //! atomics, deterministic on every backend).
 
@@ -103,7 +103,9 @@ fn valid_count(b: &ExprBuilder, s: &E, k: usize, n: usize) -> E {
 pub(crate) fn lower_pool(g: &PoolGeometry, max: bool) -> Lowering {
     let [kh, kw] = g.o.ksize;
     let b = ExprBuilder::new(&[DType::F32]);
-    let (n, oy, ox, c, ky, kx) = (
+    // The window axes sit before the channels, as in memory: the CPU folds whole rows of
+    // channels, and the output keeps the NHWC order.
+    let (n, oy, ox, ky, kx, c) = (
         b.coord(0),
         b.coord(1),
         b.coord(2),
@@ -124,9 +126,9 @@ pub(crate) fn lower_pool(g: &PoolGeometry, max: bool) -> Lowering {
             g.h as i64 * w * c,
             sy as i64 * w * c,
             sx as i64 * c,
-            1,
             w * c,
             c,
+            1,
         ];
         b.load_affine(0, 0, strides)
     } else {
@@ -147,8 +149,8 @@ pub(crate) fn lower_pool(g: &PoolGeometry, max: bool) -> Lowering {
         e.finish(&[&out])
     });
     let k = ReduceKernel {
-        space: vec![g.n, g.oh, g.ow, g.c, kh, kw],
-        axes: vec![4, 5],
+        space: vec![g.n, g.oh, g.ow, kh, kw, g.c],
+        axes: vec![3, 4],
         op: if max { ReduceOp::Max } else { ReduceOp::Sum },
         inputs: vec![DType::F32],
         prologue,
@@ -211,7 +213,8 @@ pub(crate) fn lower_pool_grad(g: &PoolGeometry, max: bool) -> Lowering {
         None
     };
     let b = ExprBuilder::new(&dtypes);
-    let (n, iy, ix, c, jy, jx) = (
+    // Candidates before channels, as in the forward.
+    let (n, iy, ix, jy, jx, c) = (
         b.coord(0),
         b.coord(1),
         b.coord(2),
@@ -241,8 +244,8 @@ pub(crate) fn lower_pool_grad(g: &PoolGeometry, max: bool) -> Lowering {
         )
     };
     let k = ReduceKernel {
-        space: vec![g.n, g.h, g.w, g.c, candidates(kh, sh), candidates(kw, sw)],
-        axes: vec![4, 5],
+        space: vec![g.n, g.h, g.w, candidates(kh, sh), candidates(kw, sw), g.c],
+        axes: vec![3, 4],
         op: ReduceOp::Sum,
         inputs: dtypes,
         prologue: b.finish(&[&v]),

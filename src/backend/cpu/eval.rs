@@ -402,16 +402,7 @@ impl<'p, 'a> Eval<'p, 'a> {
                 let src_dt = p.expr.dtypes[a as usize];
                 binary(f, src_dt, self.src(a), self.src(b), out)
             }
-            Node::Select(c, a, b) => {
-                let (c, a, b) = (self.src(c), self.src(a), self.src(b));
-                for (t, o) in out.iter_mut().enumerate() {
-                    let pick = |s: Src| match s {
-                        Src::S(x) => x,
-                        Src::V(v) => v[t],
-                    };
-                    *o = if pick(c) != 0 { pick(a) } else { pick(b) };
-                }
-            }
+            Node::Select(c, a, b) => select(self.src(c), self.src(a), self.src(b), out),
             Node::Cast(to, a) => {
                 let from = p.expr.dtypes[a as usize];
                 cast(from, to, self.src(a), out)
@@ -448,6 +439,51 @@ impl<'p, 'a> Eval<'p, 'a> {
             Src::V(v) => v,
         }
     }
+}
+
+/// `c ? a : b` per point, with the common shapes (a vector condition choosing between a
+/// vector and a constant) as separate loops so that each vectorises.
+#[inline(always)]
+fn select(c: Src, a: Src, b: Src, out: &mut [u32]) {
+    let Src::V(c) = c else {
+        let Src::S(c) = c else { unreachable!() };
+        return match if c != 0 { a } else { b } {
+            Src::S(x) => out.fill(x),
+            Src::V(v) => out.copy_from_slice(v),
+        };
+    };
+    let pick = |c: u32, x: u32, y: u32| if c != 0 { x } else { y };
+    match (a, b) {
+        (Src::V(a), Src::S(y)) => {
+            for ((o, &c), &x) in out.iter_mut().zip(c).zip(a) {
+                *o = pick(c, x, y)
+            }
+        }
+        (Src::S(x), Src::V(b)) => {
+            for ((o, &c), &y) in out.iter_mut().zip(c).zip(b) {
+                *o = pick(c, x, y)
+            }
+        }
+        (Src::V(a), Src::V(b)) => {
+            for (((o, &c), &x), &y) in out.iter_mut().zip(c).zip(a).zip(b) {
+                *o = pick(c, x, y)
+            }
+        }
+        (Src::S(x), Src::S(y)) => {
+            for (o, &c) in out.iter_mut().zip(c) {
+                *o = pick(c, x, y)
+            }
+        }
+    }
+}
+
+/// Truncating i32 division through f64 (exact for every i32 pair, and it vectorises where
+/// integer division does not); 0 for a zero divisor, and `MIN / -1` wraps, as in WGSL.
+#[inline(always)]
+fn div_i32(x: i32, y: i32) -> i32 {
+    let q = (x as f64 / y as f64) as i32;
+    let q = if y == -1 { x.wrapping_neg() } else { q };
+    if y == 0 { 0 } else { q }
 }
 
 #[inline(always)]
@@ -582,18 +618,11 @@ fn binary(f: BinaryFn, dt: DType, a: Src, b: Src, out: &mut [u32]) {
             Add => map2(a, b, out, |x: i32, y| x.wrapping_add(y)),
             Sub => map2(a, b, out, |x: i32, y| x.wrapping_sub(y)),
             Mul => map2(a, b, out, |x: i32, y| x.wrapping_mul(y)),
-            Div => map2(
-                a,
-                b,
-                out,
-                |x: i32, y| if y == 0 { 0 } else { x.wrapping_div(y) },
-            ),
-            Rem => map2(
-                a,
-                b,
-                out,
-                |x: i32, y| if y == 0 { 0 } else { x.wrapping_rem(y) },
-            ),
+            Div => map2(a, b, out, div_i32),
+            Rem => map2(a, b, out, |x: i32, y| {
+                let r = x.wrapping_sub(div_i32(x, y).wrapping_mul(y));
+                if y == 0 { 0 } else { r }
+            }),
             Pow => map2(a, b, out, ipow),
             Max => map2(a, b, out, |x: i32, y| x.max(y)),
             Min => map2(a, b, out, |x: i32, y| x.min(y)),

@@ -1,6 +1,6 @@
 //! Reductions on the CPU. The prologue's space is permuted so that each output's points
 //! are contiguous (reduced axes innermost), or, when the last axis is kept, so that the
-//! reduced axes are outermost and whole rows fold into the outputs with vector adds.
+//! reduced axes come just before it and whole rows of it fold into the outputs.
 
 use super::eval::{BLOCK, Eval, Prepared};
 use super::{PARALLEL_MIN, check_len};
@@ -153,12 +153,25 @@ pub(crate) fn run(k: &ReduceKernel, ins: &[&[u32]], out: &mut [u32]) -> Result<(
     }
     let in_dt = k.prologue.output_dtypes()[0];
     let arg = matches!(k.op, ReduceOp::ArgMax | ReduceOp::ArgMin);
-    let inner = arg || kept.is_empty() || k.axes.contains(&(rank - 1));
-    let perm: Vec<usize> = if inner {
+    let last = k.space.last().copied().unwrap_or(1);
+    let inner = kept.is_empty() || k.axes.contains(&(rank - 1));
+    // The last axis kept and long enough to fold along: each group of the other kept axes
+    // reduces rows of it (a pooling window over channels). One group is `reduce_outer`.
+    let grouped = !inner && last >= GROUP_MIN_LANES && (arg || o_count > last);
+    let perm: Vec<usize> = if grouped {
+        let outer = &kept[..kept.len() - 1];
+        outer
+            .iter()
+            .chain(&k.axes)
+            .chain([&(rank - 1)])
+            .copied()
+            .collect()
+    } else if inner || arg {
         kept.iter().chain(&k.axes).copied().collect()
     } else {
         k.axes.iter().chain(&kept).copied().collect()
     };
+    let inner = inner || (arg && !grouped);
     let pspace: Vec<usize> = perm.iter().map(|&d| k.space[d]).collect();
     let pexpr = permute_expr(&k.prologue, &perm);
     let prep = Prepared::new(&pexpr, &pspace, ins)?;
@@ -166,7 +179,9 @@ pub(crate) fn run(k: &ReduceKernel, ins: &[&[u32]], out: &mut [u32]) -> Result<(
     macro_rules! go {
         ($t:ty) => {{
             let a: &mut [$t] = cast_slice_mut(&mut acc);
-            if arg {
+            if grouped {
+                reduce_grouped::<$t>(&prep, k.op, r_count, last, a)
+            } else if arg {
                 reduce_arg::<$t>(&prep, k.op, r_count, a)
             } else if inner {
                 reduce_inner::<$t>(&prep, k.op, r_count, a)
@@ -303,6 +318,74 @@ fn reduce_outer<T: Num>(prep: &Prepared, op: ReduceOp, r: usize, acc: &mut [T]) 
             *x = combine(op, *x, v);
         }
     }
+}
+
+/// Shortest kept last axis that [`reduce_grouped`] folds along.
+const GROUP_MIN_LANES: usize = 8;
+
+/// Groups of `r` rows of `l` points, each group folding row by row into its `l` outputs;
+/// arg reductions keep the row of each lane's first best value.
+fn reduce_grouped<T: Num>(prep: &Prepared, op: ReduceOp, r: usize, l: usize, acc: &mut [T]) {
+    let arg = matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin);
+    let max = op == ReduceOp::ArgMax;
+    let id = if arg {
+        if max { T::LOWEST } else { T::HIGHEST }
+    } else {
+        identity::<T>(op)
+    };
+    let work = |g0: usize, acc: &mut [T]| {
+        acc.fill(id);
+        let mut rows = vec![-1i32; if arg { acc.len() } else { 0 }];
+        let mut ev = Eval::new(prep);
+        let mut tmp = Vec::new();
+        let (mut p, end) = (g0 * r * l, (g0 * l + acc.len()) * r);
+        while p < end {
+            let n = BLOCK.min(end - p);
+            ev.run(p, n, None);
+            let vals: &[T] = cast_slice(ev.output_slice(0, &mut tmp));
+            let mut t = 0;
+            while t < n {
+                let q = p + t;
+                let (g, within) = (q / (r * l), q % (r * l));
+                let (row, lane) = (within / l, within % l);
+                let seg = (l - lane).min(n - t);
+                let at = (g - g0) * l + lane;
+                let (a, v) = (&mut acc[at..at + seg], &vals[t..t + seg]);
+                if arg && row == 0 {
+                    a.copy_from_slice(v);
+                    rows[at..at + seg].fill(0);
+                } else if arg {
+                    // Branch-free, so it vectorises; ties keep the earlier row.
+                    let row = row as i32;
+                    for ((b, i), &x) in a.iter_mut().zip(&mut rows[at..at + seg]).zip(v) {
+                        let better = if max { x > *b } else { x < *b };
+                        *b = if better { x } else { *b };
+                        *i = if better { row } else { *i };
+                    }
+                } else {
+                    for (b, &x) in a.iter_mut().zip(v) {
+                        *b = combine(op, *b, x);
+                    }
+                }
+                t += seg;
+            }
+            p += n;
+        }
+        for (a, i) in acc.iter_mut().zip(rows) {
+            *a = bytemuck::cast::<u32, T>(i.max(0) as u32);
+        }
+    };
+    let groups = acc.len() / l.max(1);
+    if acc.len() * r < PARALLEL_MIN {
+        work(0, acc);
+        return;
+    }
+    let per = (PARALLEL_MIN / (r * l).max(1))
+        .max(groups.div_ceil(rayon::current_num_threads() * 4))
+        .max(1);
+    acc.par_chunks_mut(per * l)
+        .enumerate()
+        .for_each(|(c, a)| work(c * per, a));
 }
 
 /// Index of the first largest (or smallest) value of each contiguous run.

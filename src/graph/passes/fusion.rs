@@ -684,8 +684,8 @@ fn remove_nodes(g: &mut Graph, removed: &[usize]) {
     g.toposort();
 }
 
-/// A plain `reduce_sum` over axis 0 of a contiguous f32 matrix `[k, n]`: which node input
-/// it reads, and `k`, `n`.
+/// A plain `reduce_sum` over the leading axes of a contiguous f32 tensor, a matrix `[k, n]`
+/// summed over its rows: which node input it reads, and `k`, `n`.
 fn column_sum(l: &Lowering) -> Option<(usize, usize, usize)> {
     let (Kernel::Reduce(rk), _) = single_accumulator(l)? else {
         return None;
@@ -693,13 +693,19 @@ fn column_sum(l: &Lowering) -> Option<(usize, usize, usize)> {
     let e = &rk.prologue;
     let plain_load = e.nodes.len() == 1
         && matches!(&e.nodes[0], Node::Load { input: 0, index } if is_identity(index, &rk.space));
+    // Leading axes reduced (a conv's bias gradient sums [n, h, w] of [n, h, w, c]).
+    let lead = rk.axes.len();
+    let leading =
+        lead > 0 && lead < rk.space.len() && rk.axes.iter().enumerate().all(|(i, &a)| a == i);
     (rk.op == ReduceOp::Sum
         && rk.epilogue.is_none()
-        && rk.space.len() == 2
-        && rk.axes == [0]
+        && leading
         && rk.inputs == [DType::F32]
         && plain_load)
-        .then(|| (0, rk.space[0], rk.space[1]))
+        .then(|| {
+            let k = rk.space[..lead].iter().product();
+            (0, k, rk.space[lead..].iter().product())
+        })
 }
 
 /// The input of a plain 2-D matmul without epilogue that reads its `b` operand as a whole

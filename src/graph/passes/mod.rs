@@ -33,6 +33,11 @@ pub fn optimize(g: &mut Graph) -> Result<()> {
     }
     dce::run(g)?;
     let max_bindings = g.device.max_kernel_bindings();
+    // Column sums first too: elementwise fusion would copy the matrix's producer into the
+    // reduction, which then no longer reads what the matmul reads.
+    while fusion::run_column_sums(g)? {
+        dce::run(g)?;
+    }
     if fusion::run(g, max_bindings)? {
         dce::run(g)?;
     }
