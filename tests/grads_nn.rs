@@ -264,6 +264,13 @@ fn pool_cases() -> Vec<Pool> {
         p([1, 6, 5, 3], [2, 2], [2, 2], Padding::Valid),
         p([1, 5, 6, 2], [3, 3], [1, 1], Padding::Valid),
         p([2, 4, 7, 1], [2, 3], [1, 2], Padding::Same),
+        // Windows apart (stride > window) with padding: one window per pixel, a map.
+        p(
+            [1, 7, 8, 2],
+            [2, 2],
+            [3, 3],
+            Padding::Explicit([[1, 1], [1, 0]]),
+        ),
         // Windows that tile the image exactly (the pool gradient's tiled path).
         p([2, 6, 4, 3], [2, 2], [2, 2], Padding::Valid),
         p([1, 6, 9, 2], [3, 3], [3, 3], Padding::Same),

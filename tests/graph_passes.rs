@@ -280,8 +280,9 @@ fn maps_read_only_by_matmuls_and_reductions_are_computed_in_their_operands() {
 fn bias_gradients_are_column_sums_of_the_weight_gradient_matmul() {
     for dev in devices() {
         with_device(&dev, || {
-            // Odd sizes; 16 columns with 37 rows takes the masked vec4 path on lavapipe.
-            for (rows, units) in [(37, 13), (37, 16), (5, 64), (130, 70), (1, 1)] {
+            // Odd sizes; 16 columns with 37 rows takes the masked vec4 path on lavapipe; 700
+            // rows split the column sums over the CPU's threads.
+            for (rows, units) in [(37, 13), (37, 16), (5, 64), (130, 70), (1, 1), (700, 64)] {
                 let x = ops::random_normal([rows, 7], 0.0, 1.0, 1).unwrap();
                 let g = ops::random_normal([rows, units], 0.0, 1.0, 2).unwrap();
                 let w0 = ops::random_normal([7, units], 0.0, 1.0, 3).unwrap();

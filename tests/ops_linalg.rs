@@ -110,6 +110,15 @@ fn matmul_odd_sizes_and_transposes() {
     }
 }
 
+/// Few outputs over a long reduction (a small filter's gradient over a batch): the CPU
+/// splits the reduction over its threads.
+#[test]
+fn matmul_long_reductions() {
+    let mut rng = Gen::new(22);
+    check(&[9, 9001], &[9001, 32], false, false, &mut rng);
+    check(&[5000, 7], &[5000, 3], true, false, &mut rng);
+}
+
 #[test]
 fn matmul_batches_broadcast() {
     let mut rng = Gen::new(21);

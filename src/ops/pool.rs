@@ -178,13 +178,32 @@ fn candidates(k: usize, s: usize) -> usize {
 
 /// For input pixel coordinate `i` and candidate `j`, the window `o = floor((i + pad) / s) - j`
 /// and the offset of `i` inside it; valid when `0 <= o < out` and the offset is below `k`.
-fn window(b: &ExprBuilder, i: &E, j: &E, s: usize, pad: usize, k: usize, out: usize) -> (E, E, E) {
-    let o = (i + &b.lit_i(pad as i64)) / b.lit_i(s as i64) - j;
-    let off = i + &b.lit_i(pad as i64) - &o * &b.lit_i(s as i64);
-    let ok = o
-        .ge(&b.lit_i(0))
-        .and(&o.lt(&b.lit_i(out as i64)))
-        .and(&off.lt(&b.lit_i(k as i64)));
+/// Without a candidate axis (`j` is `None`: one window per pixel), `o` is never negative.
+fn window(
+    b: &ExprBuilder,
+    i: &E,
+    j: Option<&E>,
+    s: usize,
+    pad: usize,
+    k: usize,
+    out: usize,
+) -> (E, E, E) {
+    let shifted = if pad > 0 {
+        i + &b.lit_i(pad as i64)
+    } else {
+        i.clone()
+    };
+    let first = &shifted / &b.lit_i(s as i64);
+    let o = match j {
+        Some(j) => &first - j,
+        None => first,
+    };
+    let off = &shifted - &(&o * &b.lit_i(s as i64));
+    let inside = o.lt(&b.lit_i(out as i64)).and(&off.lt(&b.lit_i(k as i64)));
+    let ok = match j {
+        Some(_) => o.ge(&b.lit_i(0)).and(&inside),
+        None => inside,
+    };
     (o, off, ok)
 }
 
@@ -213,17 +232,20 @@ pub(crate) fn lower_pool_grad(g: &PoolGeometry, max: bool) -> Lowering {
         None
     };
     let b = ExprBuilder::new(&dtypes);
-    // Candidates before channels, as in the forward.
-    let (n, iy, ix, jy, jx, c) = (
-        b.coord(0),
-        b.coord(1),
-        b.coord(2),
-        b.coord(3),
-        b.coord(4),
-        b.coord(5),
-    );
-    let (oy, offy, oky) = window(&b, &iy, &jy, sh, g.pad_top, kh, g.oh);
-    let (ox, offx, okx) = window(&b, &ix, &jx, sw, g.pad_left, kw, g.ow);
+    // When windows do not overlap (stride >= window), a pixel has at most one: a map over
+    // the input. Otherwise a sum over the candidate windows, placed before the channels as
+    // in the forward.
+    let (cy, cx) = (candidates(kh, sh), candidates(kw, sw));
+    let one = cy == 1 && cx == 1;
+    let (n, iy, ix) = (b.coord(0), b.coord(1), b.coord(2));
+    let c = b.coord(if one { 3 } else { 5 });
+    let (jy, jx) = if one {
+        (None, None)
+    } else {
+        (Some(b.coord(3)), Some(b.coord(4)))
+    };
+    let (oy, offy, oky) = window(&b, &iy, jy.as_ref(), sh, g.pad_top, kh, g.oh);
+    let (ox, offx, okx) = window(&b, &ix, jx.as_ref(), sw, g.pad_left, kw, g.ow);
     let ok = oky.and(&okx);
     let oidx = ((&n * &b.lit_i(g.oh as i64) + &oy) * b.lit_i(g.ow as i64) + &ox)
         * b.lit_i(g.c as i64)
@@ -243,17 +265,26 @@ pub(crate) fn lower_pool_grad(g: &PoolGeometry, max: bool) -> Lowering {
             &b.lit(0.0f32),
         )
     };
-    let k = ReduceKernel {
-        space: vec![g.n, g.h, g.w, candidates(kh, sh), candidates(kw, sw), g.c],
-        axes: vec![3, 4],
-        op: ReduceOp::Sum,
-        inputs: dtypes,
-        prologue: b.finish(&[&v]),
-        epilogue: None,
+    let kernel = if one {
+        Kernel::Map(MapKernel {
+            space: vec![g.n, g.h, g.w, g.c],
+            inputs: dtypes,
+            expr: b.finish(&[&v]),
+            store: None,
+        })
+    } else {
+        Kernel::Reduce(ReduceKernel {
+            space: vec![g.n, g.h, g.w, cy, cx, g.c],
+            axes: vec![3, 4],
+            op: ReduceOp::Sum,
+            inputs: dtypes,
+            prologue: b.finish(&[&v]),
+            epilogue: None,
+        })
     };
     let mut ins: Vec<Buf> = (0..if max { 3 } else { 1 }).map(Buf::In).collect();
     ins.extend(arg);
-    low.call(Kernel::Reduce(k), ins, vec![Buf::Out(0)]);
+    low.call(kernel, ins, vec![Buf::Out(0)]);
     low
 }
 

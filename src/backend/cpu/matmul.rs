@@ -163,7 +163,11 @@ fn im2col(p: &Patches, src: &[u32], out: &mut [u32]) {
                     match (ys[o0 * k0 + a], xs[o1 * k1 + b]) {
                         (Some(y), Some(x)) => {
                             let at = ((n * h + y) * w + x) * c;
-                            dst.copy_from_slice(&src[at..at + c]);
+                            // A loop, not a memcpy call: runs are short (c is 1 for
+                            // a grayscale input).
+                            for (d, s) in dst.iter_mut().zip(&src[at..at + c]) {
+                                *d = *s;
+                            }
                         }
                         _ => dst.fill(0),
                     }
@@ -208,12 +212,14 @@ pub(crate) fn run(
                 .sum::<i64>()
     };
     let threads = rayon::current_num_threads();
-    let gemm_one = |bi: usize, c: &mut [u32], par: gemm::Parallelism| {
-        if kk == 0 {
+    // The product of batch `bi` over reduction indices `k0..k1` into `c`.
+    let gemm_part = |bi: usize, k0: usize, k1: usize, c: &mut [u32], par: gemm::Parallelism| {
+        if k1 == k0 {
             c.fill(0);
             return;
         }
-        let (ao, bo) = (offset_of(&a, bi), offset_of(&b, bi));
+        let ao = offset_of(&a, bi) + k0 as i64 * a.col;
+        let bo = offset_of(&b, bi) + k0 as i64 * b.row;
         let af: &[f32] = bytemuck::cast_slice(a.data);
         let bf: &[f32] = bytemuck::cast_slice(b.data);
         let cf: &mut [f32] = bytemuck::cast_slice_mut(c);
@@ -223,7 +229,7 @@ pub(crate) fn run(
             gemm::gemm(
                 m,
                 n,
-                kk,
+                k1 - k0,
                 cf.as_mut_ptr(),
                 1,
                 n as isize,
@@ -243,6 +249,7 @@ pub(crate) fn run(
             )
         }
     };
+    let gemm_one = |bi: usize, c: &mut [u32], par| gemm_part(bi, 0, kk, c, par);
     let flops = 2 * m * n * kk;
     if total == 0 {
         // Nothing to multiply (m is 0); column sums may still be asked for.
@@ -250,6 +257,24 @@ pub(crate) fn run(
         dst.par_chunks_mut(m * n)
             .enumerate()
             .for_each(|(bi, c)| gemm_one(bi, c, gemm::Parallelism::None));
+    } else if nbatch == 1
+        && threads > 1
+        && m * n <= SPLIT_K_MAX_OUTPUTS
+        && kk >= SPLIT_K_MIN * threads
+    {
+        // Few outputs and a long reduction (a small filter's gradient over a whole batch):
+        // the packed GEMM would split the outputs, which are too few to share; each thread
+        // multiplies a slice of the reduction instead, and the partial products add up.
+        let ranges = split(kk, threads);
+        let partial: Vec<Vec<u32>> = ranges
+            .par_iter()
+            .map(|&(k0, k1)| {
+                let mut c = vec![0u32; m * n];
+                gemm_part(0, k0, k1, &mut c, gemm::Parallelism::None);
+                c
+            })
+            .collect();
+        add_up(&partial, dst);
     } else {
         let par = if flops >= 1 << 16 {
             gemm::Parallelism::Rayon(threads)
@@ -273,26 +298,42 @@ pub(crate) fn run(
         })?;
         check_len("matmul", sums.len(), nbatch * n)?;
         let bf: &[f32] = bytemuck::cast_slice(b.data);
-        let mut acc = vec![0f32; nbatch * n];
-        // Row by row, so a row-major operand is read in order.
-        acc.par_chunks_mut(n.max(1))
-            .enumerate()
-            .for_each(|(bi, row)| {
+        // Rows k0..k1 of every batch summed, row by row so a row-major operand is read in
+        // order; the rows are split over the threads and the partial sums added up.
+        let sum_rows = |(k0, k1): (usize, usize)| -> Vec<u32> {
+            let mut acc = vec![0f32; nbatch * n];
+            for (bi, row) in acc.chunks_mut(n.max(1)).enumerate() {
                 let bo = offset_of(&b, bi);
-                for r in 0..kk as i64 {
+                for r in k0 as i64..k1 as i64 {
                     let base = bo + r * b.row;
-                    for (c, s) in row.iter_mut().enumerate() {
-                        *s += bf[(base + c as i64 * b.col) as usize];
+                    if b.col == 1 {
+                        let src = &bf[base as usize..base as usize + row.len()];
+                        for (s, &x) in row.iter_mut().zip(src) {
+                            *s += x;
+                        }
+                    } else {
+                        for (c, s) in row.iter_mut().enumerate() {
+                            *s += bf[(base + c as i64 * b.col) as usize];
+                        }
                     }
                 }
-            });
-        let acc: &[u32] = bytemuck::cast_slice(&acc);
+            }
+            bytemuck::cast_vec(acc)
+        };
+        let parts = if nbatch * n * kk >= super::PARALLEL_MIN {
+            threads
+        } else {
+            1
+        };
+        let partial: Vec<Vec<u32>> = split(kk, parts).into_par_iter().map(sum_rows).collect();
+        let mut acc = vec![0u32; nbatch * n];
+        add_up(&partial, &mut acc);
         match &cs.epilogue {
-            None => sums[..nbatch * n].copy_from_slice(acc),
+            None => sums[..nbatch * n].copy_from_slice(&acc),
             Some(e) => {
                 let mut space = k.batch.clone();
                 space.push(n);
-                apply_epilogue(e, &space, ins, acc, &mut sums[..nbatch * n])?;
+                apply_epilogue(e, &space, ins, &acc, &mut sums[..nbatch * n])?;
             }
         }
     }
@@ -303,6 +344,35 @@ pub(crate) fn run(
         }
     }
     Ok(())
+}
+
+/// Matmuls with at most this many outputs may split their reduction over the threads.
+const SPLIT_K_MAX_OUTPUTS: usize = 128 * 256;
+/// The shortest reduction slice worth a thread of its own.
+const SPLIT_K_MIN: usize = 2048;
+
+/// `0..len` in `parts` nearly equal ranges (fewer when `len` is short; one when empty).
+fn split(len: usize, parts: usize) -> Vec<(usize, usize)> {
+    let step = len.div_ceil(parts.max(1)).max(1);
+    let mut r: Vec<(usize, usize)> = (0..len)
+        .step_by(step)
+        .map(|s| (s, (s + step).min(len)))
+        .collect();
+    if r.is_empty() {
+        r.push((0, 0));
+    }
+    r
+}
+
+/// `dst = sum of partial` elementwise, in f32.
+fn add_up(partial: &[Vec<u32>], dst: &mut [u32]) {
+    let dst: &mut [f32] = bytemuck::cast_slice_mut(dst);
+    dst.fill(0.0);
+    for p in partial {
+        for (d, &x) in dst.iter_mut().zip(bytemuck::cast_slice::<u32, f32>(p)) {
+            *d += x;
+        }
+    }
 }
 
 /// `out[i] = e(i)` over `space`, `Acc` reading `acc`, split over the threads when large.

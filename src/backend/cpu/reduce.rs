@@ -357,10 +357,12 @@ fn reduce_grouped<T: Num>(prep: &Prepared, op: ReduceOp, r: usize, l: usize, acc
                 } else if arg {
                     // Branch-free, so it vectorises; ties keep the earlier row.
                     let row = row as i32;
-                    for ((b, i), &x) in a.iter_mut().zip(&mut rows[at..at + seg]).zip(v) {
-                        let better = if max { x > *b } else { x < *b };
-                        *b = if better { x } else { *b };
-                        *i = if better { row } else { *i };
+                    let ri = &mut rows[at..at + seg];
+                    for t in 0..seg {
+                        let (x, b, i) = (v[t], a[t], ri[t]);
+                        let better = if max { x > b } else { x < b };
+                        a[t] = if better { x } else { b };
+                        ri[t] = if better { row } else { i };
                     }
                 } else {
                     for (b, &x) in a.iter_mut().zip(v) {
