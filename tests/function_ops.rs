@@ -347,3 +347,50 @@ fn gradients_of_each_family_inside_the_trace() {
         });
     }
 }
+
+/// Out-of-range indices fed to a traced function are errors on the CPU at every call, as
+/// eagerly (the indices are read on the host before the op runs); the function and the
+/// variables it writes are unharmed, and the next good call works.
+#[test]
+fn traced_index_checks_on_the_cpu() {
+    use wgflow::Variable;
+    with_device(&Device::cpu(), || {
+        let params = normal(&[5, 3], 1);
+        let total = Variable::new(ops::zeros([3], DType::F32).unwrap(), "total", true);
+        let t = total.clone();
+        let f = function(move |a: &[Arg]| -> Result<Tensor> {
+            let rows = ops::gather(&params, a[0].tensor()?, 0, 0)?;
+            let logits = a[1].tensor()?;
+            let loss = ops::sparse_softmax_cross_entropy_with_logits(a[2].tensor()?, logits)?;
+            t.assign_add(&ops::reduce_sum(&rows, 0, false)?)?;
+            ops::reduce_sum(&loss, 0, false)
+        });
+        let logits = normal(&[2, 4], 2);
+        let good = (ints(&[0, 4], &[2]), ints(&[3, 0], &[2]));
+        f.call(wgflow::args![&good.0, &logits, &good.1]).unwrap();
+        let after_good = total.read_value().to_vec::<f32>().unwrap();
+        for (idx, labels, op, what) in [
+            (
+                ints(&[1, 5], &[2]),
+                good.1.clone(),
+                "gather",
+                "indices[1] = 5 is not in [0, 5)",
+            ),
+            (
+                good.0.clone(),
+                ints(&[4, 0], &[2]),
+                "sparse_softmax",
+                "labels[0] = 4",
+            ),
+        ] {
+            let err = f
+                .call(wgflow::args![&idx, &logits, &labels])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(op) && err.contains(what), "{err}");
+            assert_eq!(total.read_value().to_vec::<f32>().unwrap(), after_good);
+        }
+        f.call(wgflow::args![&good.0, &logits, &good.1]).unwrap();
+        assert_eq!(f.tracing_count(), 1);
+    });
+}

@@ -568,8 +568,9 @@ fn inline(g: &Graph, args: &[Tensor], caps: &[Tensor]) -> Result<Vec<Tensor>> {
             NodeKind::Capture { index } => vec![caps[*index].clone()],
             NodeKind::Const(t) => vec![t.clone()],
             NodeKind::Op(op) => ops::apply(op.clone(), &refs)?,
-            // Side effects happened in the forward run; a replay for gradients repeats none.
-            NodeKind::Print { .. } | NodeKind::Effect { .. } => vec![],
+            // Side effects happened in the forward run; a replay for gradients repeats none
+            // (its ops check their values eagerly).
+            NodeKind::Print { .. } | NodeKind::Effect { .. } | NodeKind::Check(_) => vec![],
             NodeKind::HostTensor { name, make } => vec![super::host_tensor(name, make.clone())?],
             NodeKind::Cond {
                 then_graph,
@@ -1189,7 +1190,8 @@ fn specialize_body(g: &Graph, args: &[Meta], caps: &[Meta]) -> Result<Graph> {
             NodeKind::Const(_)
             | NodeKind::ReadVariable(_)
             | NodeKind::Print { .. }
-            | NodeKind::Effect { .. } => continue,
+            | NodeKind::Effect { .. }
+            | NodeKind::Check(_) => continue,
             other => {
                 return Err(Error::invalid(
                     "function",

@@ -43,6 +43,10 @@ enum Step {
         target: PrintTarget,
         inputs: Vec<ValueId>,
     },
+    Check {
+        op: crate::ops::Op,
+        inputs: Vec<ValueId>,
+    },
     HostTensor {
         name: &'static str,
         make: HostValues,
@@ -188,6 +192,10 @@ impl Plan {
                 NodeKind::Effect { name, run } => Step::Effect {
                     name,
                     run: run.clone(),
+                },
+                NodeKind::Check(op) => Step::Check {
+                    op: op.clone(),
+                    inputs: node.inputs.clone(),
                 },
             });
         }
@@ -340,6 +348,11 @@ impl Plan {
                     vals[*out] = Some(t);
                 }
                 Step::Effect { name, run } => run().map_err(|e| prefix(name, e))?,
+                Step::Check { op, inputs } => {
+                    let ins: Vec<Tensor> = inputs.iter().map(|&i| get(&vals, i)).collect();
+                    let refs: Vec<&Tensor> = ins.iter().collect();
+                    op.check_values(&refs)?;
+                }
                 Step::Print { target, inputs } => {
                     let ins: Vec<Tensor> = inputs.iter().map(|&i| get(&vals, i)).collect();
                     let refs: Vec<&Tensor> = ins.iter().collect();

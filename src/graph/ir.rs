@@ -68,6 +68,9 @@ pub enum NodeKind {
     },
     /// A host side effect run at this point of every call (counting optimizer steps).
     Effect { name: &'static str, run: HostEffect },
+    /// Checks the values of an op's inputs (its inputs) on every call, before the op runs:
+    /// index ranges, as eager calls do (see [`crate::graph::trace::record_check`]).
+    Check(Op),
     /// Runs one of two sub-graphs, chosen by input 0 (a scalar read on the host). Inputs 1..
     /// are the values both branches capture (`Capture { index }` is input `1 + index`);
     /// the outputs are the branch's outputs. See [`crate::graph::cond`].
@@ -101,6 +104,7 @@ impl NodeKind {
             NodeKind::Print { target } => format!("print({target:?})"),
             NodeKind::HostTensor { name, .. } => format!("host {name}"),
             NodeKind::Effect { name, .. } => format!("effect {name}"),
+            NodeKind::Check(op) => format!("check {}", op.name()),
             NodeKind::Cond { .. } => "cond".into(),
             NodeKind::While {
                 maximum_iterations: Some(n),
@@ -112,7 +116,7 @@ impl NodeKind {
     /// Whether the node has an effect beyond its outputs (kept even when nothing uses them).
     pub fn is_stateful(&self) -> bool {
         match self {
-            NodeKind::Print { .. } | NodeKind::Effect { .. } => true,
+            NodeKind::Print { .. } | NodeKind::Effect { .. } | NodeKind::Check(_) => true,
             NodeKind::Cond {
                 then_graph: a,
                 else_graph: b,

@@ -242,6 +242,18 @@ pub(crate) fn add_node(
     })
 }
 
+/// Records a run-time check of `op`'s input values (indices in range) in the innermost
+/// trace, when it runs on the CPU, where reading the values costs nothing. On a GPU the
+/// check would wait for the device on every call; there, as TensorFlow's GPU kernels,
+/// a traced function does not check (eager calls always do).
+pub(crate) fn record_check(op: &Op, inputs: &[&Tensor]) -> Result<()> {
+    let on_cpu = TRACES.with(|s| s.borrow().last().is_some_and(|t| t.graph.device.is_cpu()));
+    if on_cpu {
+        add_node(NodeKind::Check(op.clone()), inputs, vec![])?;
+    }
+    Ok(())
+}
+
 /// Records `op` on `inputs` (the tracing half of [`crate::ops::apply`]).
 pub(crate) fn record_op(op: Op, inputs: &[&Tensor], metas: Vec<Meta>) -> Result<Vec<Tensor>> {
     add_node(NodeKind::Op(op), inputs, metas)

@@ -135,9 +135,14 @@ pub trait OpDef {
     fn infer(&self, inputs: &[Meta]) -> Result<Vec<Meta>>;
     /// The kernels that compute the outputs.
     fn lower(&self, inputs: &[Meta], outputs: &[Meta]) -> Result<Lowering>;
-    /// Checks that need input values (e.g. gather indices in range). Eager only.
+    /// Checks that need input values (e.g. gather indices in range): run before every eager
+    /// call, and at run time by traced functions on the CPU.
     fn check_values(&self, _inputs: &[&Tensor]) -> Result<()> {
         Ok(())
+    }
+    /// Whether [`OpDef::check_values`] checks anything.
+    fn checks_values(&self) -> bool {
+        false
     }
     /// The inputs' gradients from the outputs' gradients, written with public ops so that
     /// it runs on every backend and an outer tape records it (second order). `None` for an
@@ -223,6 +228,10 @@ impl Op {
     pub fn name(&self) -> &'static str {
         self.def().name()
     }
+    /// The op's checks of its input values (see [`OpDef::check_values`]).
+    pub(crate) fn check_values(&self, inputs: &[&Tensor]) -> Result<()> {
+        self.def().check_values(inputs)
+    }
     pub fn infer(&self, inputs: &[Meta]) -> Result<Vec<Meta>> {
         self.def().infer(inputs)
     }
@@ -261,6 +270,9 @@ pub fn apply(op: Op, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
     let outs = op.infer(&metas)?;
     if crate::graph::is_tracing() {
         // Inside a function: a graph node, symbolic outputs; tapes record it all the same.
+        if op.def().checks_values() {
+            crate::graph::trace::record_check(&op, inputs)?;
+        }
         let outputs = crate::graph::trace::record_op(op.clone(), inputs, outs)?;
         crate::autodiff::record(&op, inputs, &outputs);
         return Ok(outputs);

@@ -322,6 +322,10 @@ impl OpDef for MovementOp {
         }
     }
 
+    fn checks_values(&self) -> bool {
+        matches!(self, MovementOp::Gather(g) if !matches!(g, GatherOp::OneHot { .. }))
+    }
+
     fn gradient(&self, g: &GradContext) -> Result<Vec<Option<Tensor>>> {
         let x = &g.inputs[0];
         let dy = g.grad();

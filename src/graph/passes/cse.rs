@@ -38,6 +38,7 @@ fn key(kind: &NodeKind, inputs: &[ValueId]) -> Option<Key> {
         | NodeKind::Print { .. }
         | NodeKind::HostTensor { .. }
         | NodeKind::Effect { .. }
+        | NodeKind::Check(_)
         | NodeKind::Cond { .. }
         | NodeKind::While { .. } => None,
     }
