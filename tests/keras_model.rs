@@ -522,3 +522,527 @@ fn fit_on_a_dataset_matches_fit_on_tensors() {
         assert!((logs["loss"] - h.get("val_loss").unwrap()[2]).abs() < 1e-6);
     });
 }
+
+/// Sets every weight of `model` from a fixed generator, so that two models start equal.
+fn init_weights(model: &Model, seed: u64) {
+    let mut g = Gen::new(seed);
+    let init: Vec<Tensor> = model
+        .weights()
+        .iter()
+        .map(|v| {
+            let n: usize = v.shape().iter().product();
+            Tensor::from_slice(&g.vec_f32(n, -0.5, 0.5), v.shape()).unwrap()
+        })
+        .collect();
+    model.set_weights(&init).unwrap();
+}
+
+fn silent_eval() -> wgflow::keras::EvaluateOptions {
+    wgflow::keras::EvaluateOptions {
+        verbose: Verbose::Silent,
+        ..Default::default()
+    }
+}
+
+/// Every key of two histories agrees, epoch by epoch.
+fn assert_same_history(what: &str, a: &wgflow::keras::History, b: &wgflow::keras::History) {
+    assert_eq!(
+        a.history.keys().collect::<Vec<_>>(),
+        b.history.keys().collect::<Vec<_>>(),
+        "{what}"
+    );
+    for (k, v) in &a.history {
+        common::assert_close(&format!("{what}: {k}"), v, &b.history[k], 1e-5, 1e-5);
+    }
+}
+
+/// Integer weights are row counts: a fit with weights 1, 2, 0 (repeating) over all rows in
+/// one batch equals an unweighted fit on the rows repeated that many times. The weights sum
+/// to the number of rows, so the default SUM_OVER_BATCH_SIZE divides both losses by the
+/// same count; rows of weight 0 carry wild labels that must not matter.
+#[test]
+fn weighted_fit_equals_fit_on_duplicated_rows() {
+    for device in common::devices() {
+        with_device(&device, || {
+            let (x, y) = linear_data(12);
+            let (xs, mut ys) = (values(&x), values(&y));
+            let weights: Vec<f32> = (0..12).map(|i| [1.0, 2.0, 0.0][i % 3]).collect();
+            let (mut xd, mut yd) = (Vec::new(), Vec::new());
+            for (i, &w) in weights.iter().enumerate() {
+                if w == 0.0 {
+                    ys[i] = 1000.0;
+                }
+                for _ in 0..w as usize {
+                    xd.extend(xs[i * 4..i * 4 + 4].iter().map(|&v| v as f32));
+                    yd.push(ys[i] as f32);
+                }
+            }
+            let yw: Vec<f32> = ys.iter().map(|&v| v as f32).collect();
+            let y = Tensor::from_slice(&yw, [12, 1]).unwrap();
+            let w = Tensor::from_slice(&weights, [12]).unwrap();
+            assert_eq!(yd.len(), 12);
+            let x_dup = Tensor::from_slice(&xd, [12, 4]).unwrap();
+            let y_dup = Tensor::from_slice(&yd, [12, 1]).unwrap();
+
+            let make = || {
+                let m = Sequential::new(vec![Dense::new(1).input_dim(4).into_ref()]).unwrap();
+                init_weights(&m, 3);
+                m.compile(SGD::new(0.1), MeanSquaredError::new(), vec!["mae".into()])
+                    .unwrap();
+                m
+            };
+            let weighted = make();
+            let mut opts = quiet(5, 12);
+            opts.sample_weight = Some(w.clone());
+            let hw = weighted.fit((&x, &y), opts).unwrap();
+            let dup = make();
+            let hd = dup.fit((&x_dup, &y_dup), quiet(5, 12)).unwrap();
+            assert_same_history(&format!("{device}: weighted vs repeated"), &hw, &hd);
+            for (a, b) in weighted.get_weights().iter().zip(dup.get_weights()) {
+                common::assert_close(
+                    &format!("{device}: weighted vs repeated weights"),
+                    &values(a),
+                    &values(&b),
+                    1e-5,
+                    1e-5,
+                );
+            }
+            // The same through `(x, y, sample_weight)` data and train_on_batch_weighted.
+            let tuple = make();
+            let ht = tuple.fit((&x, &y, &w), quiet(5, 12)).unwrap();
+            assert_same_history(&format!("{device}: tuple data"), &ht, &hw);
+            let on_batch = make();
+            for _ in 0..5 {
+                on_batch.train_on_batch_weighted(&x, &y, &w).unwrap();
+            }
+            for (a, b) in on_batch.get_weights().iter().zip(weighted.get_weights()) {
+                common::assert_close(
+                    &format!("{device}: train_on_batch_weighted"),
+                    &values(a),
+                    &values(&b),
+                    1e-6,
+                    1e-6,
+                );
+            }
+        });
+    }
+}
+
+/// Shuffled small batches keep each weight with its row: rows of weight 0 carry wrong
+/// labels, and the fit still recovers the true linear map (a weight that travelled to
+/// another row would let them pull it off).
+#[test]
+fn sample_weights_follow_their_rows_when_shuffled() {
+    for device in common::devices() {
+        with_device(&device, || {
+            wgflow::keras::set_random_seed(4);
+            let (x, y) = linear_data(128);
+            let mut ys = values(&y);
+            let mut weights = vec![1.0f32; 128];
+            for i in (0..128).step_by(4) {
+                ys[i] = -50.0;
+                weights[i] = 0.0;
+            }
+            let ys: Vec<f32> = ys.iter().map(|&v| v as f32).collect();
+            let y = Tensor::from_slice(&ys, [128, 1]).unwrap();
+            let w = Tensor::from_slice(&weights, [128]).unwrap();
+            let model = Sequential::new(vec![Dense::new(1).input_dim(4).into_ref()]).unwrap();
+            model
+                .compile(SGD::new(0.1), MeanSquaredError::new(), vec![])
+                .unwrap();
+            let mut opts = quiet(40, 16);
+            opts.shuffle = true;
+            opts.sample_weight = Some(w);
+            model.fit((&x, &y), opts).unwrap();
+            let k = model.get_weights();
+            common::assert_close(
+                &format!("{device}: kernel"),
+                &values(&k[0]),
+                &[2.0, -3.0, 0.5, 1.0],
+                2e-2,
+                0.0,
+            );
+            common::assert_close(
+                &format!("{device}: bias"),
+                &values(&k[1]),
+                &[0.7],
+                2e-2,
+                0.0,
+            );
+        });
+    }
+}
+
+/// A small classifier with fixed weights, its data and hand-made per-row weights.
+fn classifier() -> (Model, Tensor, Vec<f32>, Vec<i32>) {
+    let model = Sequential::new(vec![Dense::new(3).input_dim(2).into_ref()]).unwrap();
+    init_weights(&model, 9);
+    model
+        .compile(
+            SGD::new(0.2),
+            SparseCategoricalCrossentropy::new().from_logits(true),
+            vec!["accuracy".into()],
+        )
+        .unwrap();
+    let mut g = Gen::new(21);
+    let xs = g.vec_f32(20, -2.0, 2.0);
+    let labels = g.vec_i32(10, 0, 3);
+    (model, Tensor::from_slice(&xs, [10, 2]).unwrap(), xs, labels)
+}
+
+/// `evaluate` with weights: the loss is sum(w·ce)/n (SUM_OVER_BATCH_SIZE, summed over
+/// batches by the batch-size-weighted tracker) and the accuracy sum(w·correct)/sum(w),
+/// against the same sums in f64; test_on_batch_weighted agrees.
+#[test]
+fn weighted_evaluate_matches_a_hand_computation() {
+    for device in common::devices() {
+        with_device(&device, || {
+            let (model, x, xs, labels) = classifier();
+            let y = Tensor::from_slice(&labels, [10]).unwrap();
+            let sw = [0.5f32, 2.0, 0.0, 1.0, 3.0, 0.25, 1.5, 1.0, 0.0, 2.5];
+            let w = Tensor::from_slice(&sw, [10]).unwrap();
+            let p = model.get_weights();
+            let (kernel, bias) = (values(&p[0]), values(&p[1]));
+            let (mut loss, mut correct, mut plain) = (0.0f64, 0.0f64, 0.0f64);
+            for i in 0..10 {
+                let logits: Vec<f64> = (0..3)
+                    .map(|c| {
+                        xs[i * 2] as f64 * kernel[c]
+                            + xs[i * 2 + 1] as f64 * kernel[3 + c]
+                            + bias[c]
+                    })
+                    .collect();
+                let max = logits.iter().cloned().fold(f64::MIN, f64::max);
+                let lse = max + logits.iter().map(|l| (l - max).exp()).sum::<f64>().ln();
+                let ce = lse - logits[labels[i] as usize];
+                let best = (0..3)
+                    .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+                    .unwrap();
+                loss += sw[i] as f64 * ce;
+                plain += ce;
+                if best == labels[i] as usize {
+                    correct += sw[i] as f64;
+                }
+            }
+            let total_w: f64 = sw.iter().map(|&v| v as f64).sum();
+            let (want_loss, want_acc) = (loss / 10.0, correct / total_w);
+            let mut opts = silent_eval();
+            opts.batch_size = 4;
+            opts.sample_weight = Some(w.clone());
+            let logs = model.evaluate((&x, &y), opts).unwrap();
+            common::assert_close(
+                &format!("{device}: loss"),
+                &[logs["loss"]],
+                &[want_loss],
+                1e-5,
+                1e-5,
+            );
+            common::assert_close(
+                &format!("{device}: accuracy"),
+                &[logs["accuracy"]],
+                &[want_acc],
+                1e-6,
+                1e-6,
+            );
+            let batch = model.test_on_batch_weighted(&x, &y, &w).unwrap();
+            common::assert_close(
+                &format!("{device}: test_on_batch loss"),
+                &[batch["loss"]],
+                &[want_loss],
+                1e-5,
+                1e-5,
+            );
+            common::assert_close(
+                &format!("{device}: test_on_batch accuracy"),
+                &[batch["accuracy"]],
+                &[want_acc],
+                1e-6,
+                1e-6,
+            );
+            // Unweighted, the loss is the plain mean.
+            let logs = model.evaluate((&x, &y), silent_eval()).unwrap();
+            common::assert_close(
+                &format!("{device}: unweighted loss"),
+                &[logs["loss"]],
+                &[plain / 10.0],
+                1e-5,
+                1e-5,
+            );
+        });
+    }
+}
+
+/// `class_weight` is the sample weight of each row's class: fits with either are equal,
+/// and the conversion reads integer, `[n, 1]` float and one-hot labels alike.
+#[test]
+fn class_weight_equals_the_matching_sample_weight() {
+    with_device(&Device::cpu(), || {
+        let cw: wgflow::keras::ClassWeight = [(0, 0.5), (1, 2.0), (2, 1.5)].into();
+        let (by_class, x, _, labels) = classifier();
+        let y = Tensor::from_slice(&labels, [10]).unwrap();
+        let sw: Vec<f32> = labels.iter().map(|&l| cw[&(l as usize)] as f32).collect();
+        let w = Tensor::from_slice(&sw, [10]).unwrap();
+        let (by_sample, ..) = classifier();
+        let fit = |m: &Model, sample: Option<Tensor>, class: Option<wgflow::keras::ClassWeight>| {
+            wgflow::keras::set_random_seed(8);
+            let mut opts = quiet(4, 3);
+            opts.shuffle = true;
+            opts.validation_split = 0.2;
+            opts.sample_weight = sample;
+            opts.class_weight = class;
+            m.fit((&x, &y), opts).unwrap()
+        };
+        let hc = fit(&by_class, None, Some(cw.clone()));
+        // Class weights weigh training only, so the held-out rows get no weights here.
+        let mut unweighted_tail = sw.clone();
+        unweighted_tail[8..].fill(1.0);
+        let hs = fit(
+            &by_sample,
+            Some(Tensor::from_slice(&unweighted_tail, [10]).unwrap()),
+            None,
+        );
+        assert_same_history("class_weight vs sample_weight", &hc, &hs);
+        for (a, b) in by_class.get_weights().iter().zip(by_sample.get_weights()) {
+            common::assert_close(
+                "class_weight vs sample_weight",
+                &values(a),
+                &values(&b),
+                1e-6,
+                1e-6,
+            );
+        }
+        assert_eq!(
+            values(&wgflow::keras::class_weight_to_sample_weights(&y, &cw).unwrap()),
+            values(&w)
+        );
+        let as_float: Vec<f32> = labels.iter().map(|&l| l as f32).collect();
+        let column = Tensor::from_slice(&as_float, [10, 1]).unwrap();
+        assert_eq!(
+            values(&wgflow::keras::class_weight_to_sample_weights(&column, &cw).unwrap()),
+            values(&w)
+        );
+        let one_hot = wgflow::ops::one_hot(&y, 3, 1.0, 0.0, -1).unwrap();
+        assert_eq!(
+            values(&wgflow::keras::class_weight_to_sample_weights(&one_hot, &cw).unwrap()),
+            values(&w)
+        );
+    });
+}
+
+/// Weights ride in `(x, y, sample_weight)` datasets, in weighted `validation_data`, and
+/// `class_weight` maps a dataset's batches; each trains as the same weights on tensors.
+#[test]
+fn weighted_datasets_match_weighted_tensors() {
+    with_device(&Device::cpu(), || {
+        let (x, y) = linear_data(48);
+        let mut g = Gen::new(5);
+        let w = Tensor::from_slice(&g.vec_f32(48, 0.0, 2.0), [48]).unwrap();
+        let (xv, yv) = linear_data(16);
+        let wv = Tensor::from_slice(&g.vec_f32(16, 0.0, 2.0), [16]).unwrap();
+        let make = || {
+            let m = Sequential::new(vec![Dense::new(1).input_dim(4).into_ref()]).unwrap();
+            init_weights(&m, 6);
+            m.compile(SGD::new(0.1), MeanSquaredError::new(), vec!["mae".into()])
+                .unwrap();
+            m
+        };
+        let a = make();
+        let mut opts = quiet(3, 16);
+        opts.sample_weight = Some(w.clone());
+        opts.validation_data = Some((&xv, &yv, &wv).into());
+        let ha = a.fit((&x, &y), opts).unwrap();
+        let b = make();
+        let ds = wgflow::data::Dataset::from_tensor_slices((x.clone(), y.clone(), w.clone()))
+            .unwrap()
+            .batch(16, false)
+            .unwrap();
+        let val = wgflow::data::Dataset::from_tensor_slices((xv.clone(), yv.clone(), wv.clone()))
+            .unwrap()
+            .batch(16, false)
+            .unwrap();
+        let mut opts = quiet(3, 999);
+        opts.validation_data = Some((&val).into());
+        let hb = b.fit(&ds, opts).unwrap();
+        assert_same_history("weighted dataset vs tensors", &ha, &hb);
+        for (wa, wb) in a.get_weights().iter().zip(b.get_weights()) {
+            common::assert_close(
+                "weighted dataset vs tensors",
+                &values(wa),
+                &values(&wb),
+                1e-6,
+                1e-6,
+            );
+        }
+        let ea = a.evaluate((&x, &y, &w), silent_eval()).unwrap();
+        let mut opts = silent_eval();
+        opts.sample_weight = Some(w.clone());
+        let eb = a.evaluate((&x, &y), opts).unwrap();
+        assert_eq!(ea, eb);
+
+        // class_weight over a dataset of integer labels.
+        let (cls, xc, _, labels) = classifier();
+        let yc = Tensor::from_slice(&labels, [10]).unwrap();
+        let cw: wgflow::keras::ClassWeight = [(0, 3.0), (1, 0.5), (2, 1.0)].into();
+        let mut opts = quiet(3, 5);
+        opts.class_weight = Some(cw.clone());
+        let hc = cls.fit((&xc, &yc), opts).unwrap();
+        let (cls_ds, ..) = classifier();
+        let dsc = wgflow::data::Dataset::from_tensor_slices((xc.clone(), yc.clone()))
+            .unwrap()
+            .batch(5, false)
+            .unwrap();
+        let mut opts = quiet(3, 999);
+        opts.class_weight = Some(cw);
+        let hd = cls_ds.fit(&dsc, opts).unwrap();
+        assert_same_history("class_weight on a dataset", &hc, &hd);
+    });
+}
+
+/// Traced and `run_eagerly` steps take the weights identically: shuffled weighted fits
+/// with a weighted validation split and weighted evaluations agree.
+#[test]
+fn weighted_fit_traced_matches_run_eagerly() {
+    with_device(&Device::cpu(), || {
+        let (x, y) = linear_data(40);
+        let mut g = Gen::new(17);
+        let w = Tensor::from_slice(&g.vec_f32(40, 0.0, 3.0), [40]).unwrap();
+        let run = |eager: bool| {
+            let m = Sequential::new(vec![
+                Dense::new(3).activation(Relu).input_dim(4).into_ref(),
+                Dense::new(1).into_ref(),
+            ])
+            .unwrap();
+            init_weights(&m, 2);
+            m.compile(SGD::new(0.05), MeanSquaredError::new(), vec!["mae".into()])
+                .unwrap();
+            m.set_run_eagerly(eager);
+            wgflow::keras::set_random_seed(12);
+            let mut opts = quiet(3, 8);
+            opts.shuffle = true;
+            opts.validation_split = 0.25;
+            opts.sample_weight = Some(w.clone());
+            let h = m.fit((&x, &y), opts).unwrap();
+            let mut eval = silent_eval();
+            eval.batch_size = 7;
+            eval.sample_weight = Some(w.clone());
+            let logs = m.evaluate((&x, &y), eval).unwrap();
+            (h, logs, m.get_weights())
+        };
+        let (ht, lt, wt) = run(false);
+        let (he, le, we) = run(true);
+        assert!(ht.get("val_loss").is_some());
+        assert_same_history("traced vs eager", &ht, &he);
+        for k in ["loss", "mean_absolute_error"] {
+            common::assert_close(k, &[lt[k]], &[le[k]], 1e-5, 1e-5);
+        }
+        for (a, b) in wt.iter().zip(&we) {
+            common::assert_close(
+                "traced vs eager weights",
+                &values(a),
+                &values(b),
+                1e-5,
+                1e-5,
+            );
+        }
+    });
+}
+
+#[test]
+fn bad_sample_weights_are_errors() {
+    with_device(&Device::cpu(), || {
+        let (model, x, _, labels) = classifier();
+        let y = Tensor::from_slice(&labels, [10]).unwrap();
+        let with = |w: Tensor| {
+            let mut opts = quiet(1, 4);
+            opts.sample_weight = Some(w);
+            opts
+        };
+        let short = Tensor::from_slice(&[1.0f32; 7], [7]).unwrap();
+        let e = model
+            .fit((&x, &y), with(short.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("fit:") && e.contains("10 rows") && e.contains("[7]"),
+            "{e}"
+        );
+        let mut eval = silent_eval();
+        eval.sample_weight = Some(short.clone());
+        let e = model.evaluate((&x, &y), eval).unwrap_err().to_string();
+        assert!(
+            e.starts_with("evaluate:") && e.contains("10 rows") && e.contains("[7]"),
+            "{e}"
+        );
+        let e = model
+            .train_on_batch_weighted(&x, &y, &short)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("train_on_batch:") && e.contains("10 rows"),
+            "{e}"
+        );
+        let e = model
+            .fit(
+                (&x, &y, &Tensor::from_slice(&[1.0f32], []).unwrap()),
+                quiet(1, 4),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("fit:") && e.contains("shape []"), "{e}");
+
+        let ints = Tensor::from_slice(&[1i32; 10], [10]).unwrap();
+        let e = model.fit((&x, &y), with(ints)).unwrap_err().to_string();
+        assert!(
+            e.starts_with("fit:") && e.contains("float32") && e.contains("int32"),
+            "{e}"
+        );
+
+        let mut opts = quiet(1, 4);
+        opts.class_weight = Some([(0, 1.0), (1, 2.0)].into());
+        let e = model.fit((&x, &y), opts).unwrap_err().to_string();
+        assert!(
+            e.starts_with("fit:") && e.contains("no weight for class 2"),
+            "{e}"
+        );
+
+        let ones = Tensor::from_slice(&[1.0f32; 10], [10]).unwrap();
+        let mut opts = with(ones.clone());
+        opts.class_weight = Some([(0, 1.0), (1, 1.0), (2, 1.0)].into());
+        let e = model.fit((&x, &y), opts).unwrap_err().to_string();
+        assert!(
+            e.starts_with("fit:") && e.contains("class_weight and sample_weight"),
+            "{e}"
+        );
+        let e = model
+            .fit((&x, &y, &ones), with(ones.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("given twice"), "{e}");
+
+        let ds = wgflow::data::Dataset::from_tensor_slices((x.clone(), y.clone()))
+            .unwrap()
+            .batch(4, false)
+            .unwrap();
+        let e = model.fit(&ds, with(ones.clone())).unwrap_err().to_string();
+        assert!(e.starts_with("fit:") && e.contains("tensor data"), "{e}");
+        // A dataset whose weights do not match its batches.
+        let bad = wgflow::data::Dataset::from_tensor_slices((x.clone(), y.clone()))
+            .unwrap()
+            .batch(4, false)
+            .unwrap()
+            .map(|(x, y)| Ok((x, y, Tensor::from_slice(&[1.0f32; 3], [3])?)));
+        let e = model.fit(&bad, quiet(1, 4)).unwrap_err().to_string();
+        assert!(
+            e.starts_with("fit:") && e.contains("4 rows") && e.contains("[3]"),
+            "{e}"
+        );
+        let e = model.predict(&x, eval_with(ones)).unwrap_err().to_string();
+        assert!(e.starts_with("predict:"), "{e}");
+    });
+}
+
+fn eval_with(w: Tensor) -> wgflow::keras::EvaluateOptions {
+    let mut opts = silent_eval();
+    opts.sample_weight = Some(w);
+    opts
+}

@@ -27,7 +27,8 @@ mod summary;
 
 pub use layers::{Input, KerasTensor, Layer, LayerRef};
 pub use model::{
-    Compiled, EvaluateOptions, FitData, FitOptions, History, MetricArg, Model, Sequential,
+    ClassWeight, Compiled, EvaluateOptions, FitData, FitOptions, History, MetricArg, Model,
+    Sequential, class_weight_to_sample_weights,
 };
 pub use progress::Verbose;
 

@@ -20,7 +20,7 @@ use crate::ops::{self, Axes};
 use crate::optimizers::Optimizer;
 use crate::tensor::Tensor;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
 pub(crate) enum Kind {
@@ -253,10 +253,40 @@ impl Compiled {
 }
 
 /// Training data: tensors `(x, y)` (sliced into batches by `fit`) or a dataset of
-/// `(x, y)` batches.
+/// `(x, y)` batches, either with per-sample weights as a third member (Keras's
+/// `(x, y, sample_weight)`; as `validation_data` too).
 pub enum FitData {
     Tensors(Tensor, Tensor),
     Dataset(Dataset<(Tensor, Tensor)>),
+    /// `(x, y, sample_weight)`: one weight per row of `x`.
+    WeightedTensors(Tensor, Tensor, Tensor),
+    /// A dataset of `(x, y, sample_weight)` batches.
+    WeightedDataset(Dataset<(Tensor, Tensor, Tensor)>),
+}
+
+impl FitData {
+    fn from_parts(x: Tensor, y: Tensor, w: Option<Tensor>) -> FitData {
+        match w {
+            Some(w) => FitData::WeightedTensors(x, y, w),
+            None => FitData::Tensors(x, y),
+        }
+    }
+
+    /// `(x, y, sample_weight)` of tensor data.
+    fn tensors(&self) -> Option<(&Tensor, &Tensor, Option<&Tensor>)> {
+        match self {
+            FitData::Tensors(x, y) => Some((x, y, None)),
+            FitData::WeightedTensors(x, y, w) => Some((x, y, Some(w))),
+            FitData::Dataset(_) | FitData::WeightedDataset(_) => None,
+        }
+    }
+
+    fn is_weighted(&self) -> bool {
+        matches!(
+            self,
+            FitData::WeightedTensors(..) | FitData::WeightedDataset(_)
+        )
+    }
 }
 
 impl From<(&Tensor, &Tensor)> for FitData {
@@ -269,6 +299,16 @@ impl From<(Tensor, Tensor)> for FitData {
         FitData::Tensors(x, y)
     }
 }
+impl From<(&Tensor, &Tensor, &Tensor)> for FitData {
+    fn from((x, y, w): (&Tensor, &Tensor, &Tensor)) -> Self {
+        FitData::WeightedTensors(x.clone(), y.clone(), w.clone())
+    }
+}
+impl From<(Tensor, Tensor, Tensor)> for FitData {
+    fn from((x, y, w): (Tensor, Tensor, Tensor)) -> Self {
+        FitData::WeightedTensors(x, y, w)
+    }
+}
 impl From<&Dataset<(Tensor, Tensor)>> for FitData {
     fn from(ds: &Dataset<(Tensor, Tensor)>) -> Self {
         FitData::Dataset(ds.clone())
@@ -279,6 +319,19 @@ impl From<Dataset<(Tensor, Tensor)>> for FitData {
         FitData::Dataset(ds)
     }
 }
+impl From<&Dataset<(Tensor, Tensor, Tensor)>> for FitData {
+    fn from(ds: &Dataset<(Tensor, Tensor, Tensor)>) -> Self {
+        FitData::WeightedDataset(ds.clone())
+    }
+}
+impl From<Dataset<(Tensor, Tensor, Tensor)>> for FitData {
+    fn from(ds: Dataset<(Tensor, Tensor, Tensor)>) -> Self {
+        FitData::WeightedDataset(ds)
+    }
+}
+
+/// Keras's `class_weight`: a weight per integer class label.
+pub type ClassWeight = BTreeMap<usize, f64>;
 
 /// `fit`'s options, with Keras's defaults.
 pub struct FitOptions {
@@ -296,6 +349,14 @@ pub struct FitOptions {
     pub initial_epoch: usize,
     /// Stops each epoch after this many batches.
     pub steps_per_epoch: Option<usize>,
+    /// One float weight per row of tensor `x` (Keras's `sample_weight`), shuffled, batched
+    /// and split off by `validation_split` with `x` and `y`. A dataset carries its weights
+    /// as `(x, y, sample_weight)` elements instead.
+    pub sample_weight: Option<Tensor>,
+    /// A weight per class (Keras's `class_weight`): each training row is weighted by its
+    /// label's class (the rounded label of `y` shaped `[n]` or `[n, 1]`, the argmax of a
+    /// one-hot row). Not with `sample_weight`, as in Keras; not applied to validation.
+    pub class_weight: Option<ClassWeight>,
 }
 
 impl Default for FitOptions {
@@ -310,6 +371,8 @@ impl Default for FitOptions {
             verbose: Verbose::Auto,
             initial_epoch: 0,
             steps_per_epoch: None,
+            sample_weight: None,
+            class_weight: None,
         }
     }
 }
@@ -319,6 +382,9 @@ pub struct EvaluateOptions {
     pub batch_size: usize,
     pub verbose: Verbose,
     pub callbacks: Vec<Box<dyn Callback>>,
+    /// `evaluate`'s per-row weights of tensor `x`, for the loss and the metrics (as
+    /// [`FitOptions::sample_weight`]); `predict` takes none.
+    pub sample_weight: Option<Tensor>,
 }
 
 impl Default for EvaluateOptions {
@@ -327,6 +393,7 @@ impl Default for EvaluateOptions {
             batch_size: 32,
             verbose: Verbose::Auto,
             callbacks: Vec::new(),
+            sample_weight: None,
         }
     }
 }
@@ -638,12 +705,12 @@ impl Model {
                 loss_tracker.clone(),
             );
             function(move |a: &[Arg]| -> Result<Tensor> {
-                let (x, y) = batch_args(a)?;
+                let (x, y, w) = batch_args(a)?;
                 let tape = GradientTape::new();
                 let y_pred = single(core.call(std::slice::from_ref(&x), true)?)?;
                 // After the forward pass: a model built on its first call has weights now.
                 let vars = core.collect(LayerRef::trainable_variables);
-                let mut total = loss.compute(&y, &y_pred, None)?;
+                let mut total = loss.compute(&y, &y_pred, w.as_ref())?;
                 for penalty in core.losses()? {
                     total = ops::add(&total, &penalty)?;
                 }
@@ -656,7 +723,7 @@ impl Model {
                     .filter_map(|(g, v)| g.map(|g| (g, v)))
                     .collect();
                 opt.apply_gradients(&pairs)?;
-                update_trackers(&tracker, &metrics, &total, &x, &y, &y_pred)?;
+                update_trackers(&tracker, &metrics, &total, &x, &y, &y_pred, w.as_ref())?;
                 Ok(total)
             })
             .with_name("train_step")
@@ -669,13 +736,13 @@ impl Model {
                 loss_tracker.clone(),
             );
             function(move |a: &[Arg]| -> Result<Tensor> {
-                let (x, y) = batch_args(a)?;
+                let (x, y, w) = batch_args(a)?;
                 let y_pred = single(core.call(std::slice::from_ref(&x), false)?)?;
-                let mut total = loss.compute(&y, &y_pred, None)?;
+                let mut total = loss.compute(&y, &y_pred, w.as_ref())?;
                 for penalty in core.losses()? {
                     total = ops::add(&total, &penalty)?;
                 }
-                update_trackers(&tracker, &metrics, &total, &x, &y, &y_pred)?;
+                update_trackers(&tracker, &metrics, &total, &x, &y, &y_pred, w.as_ref())?;
                 Ok(total)
             })
             .with_name("test_step")
@@ -741,17 +808,48 @@ impl Model {
     /// One gradient step on one batch; returns the logs after it (Keras's
     /// `train_on_batch`, with `reset_metrics=True`).
     pub fn train_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs> {
-        let c = self.compiled_or_err("train_on_batch")?;
-        self.reset_metrics(&c)?;
-        self.run_step(&c.train_step, &[Arg::from(x), Arg::from(y)])?;
-        self.read_logs(&c, "")
+        self.on_batch(true, x, y, None)
+    }
+
+    /// [`Model::train_on_batch`] with one weight per row of `x` (Keras's `sample_weight`;
+    /// [`class_weight_to_sample_weights`] turns a `class_weight` into one).
+    pub fn train_on_batch_weighted(
+        &self,
+        x: &Tensor,
+        y: &Tensor,
+        sample_weight: &Tensor,
+    ) -> Result<Logs> {
+        self.on_batch(true, x, y, Some(sample_weight))
     }
 
     /// The loss and metrics on one batch, without training.
     pub fn test_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs> {
-        let c = self.compiled_or_err("test_on_batch")?;
+        self.on_batch(false, x, y, None)
+    }
+
+    /// [`Model::test_on_batch`] with one weight per row of `x`.
+    pub fn test_on_batch_weighted(
+        &self,
+        x: &Tensor,
+        y: &Tensor,
+        sample_weight: &Tensor,
+    ) -> Result<Logs> {
+        self.on_batch(false, x, y, Some(sample_weight))
+    }
+
+    fn on_batch(&self, train: bool, x: &Tensor, y: &Tensor, w: Option<&Tensor>) -> Result<Logs> {
+        let op = if train {
+            "train_on_batch"
+        } else {
+            "test_on_batch"
+        };
+        let c = self.compiled_or_err(op)?;
+        if let Some(w) = w {
+            check_sample_weight(op, x, w)?;
+        }
         self.reset_metrics(&c)?;
-        self.run_step(&c.test_step, &[Arg::from(x), Arg::from(y)])?;
+        let step = if train { &c.train_step } else { &c.test_step };
+        self.run_step(step, &step_args(x, y, w, None))?;
         self.read_logs(&c, "")
     }
 
@@ -764,6 +862,9 @@ impl Model {
     /// The outputs for `x`, computed `batch_size` rows at a time (the model need not be
     /// compiled).
     pub fn predict(&self, x: &Tensor, options: EvaluateOptions) -> Result<Tensor> {
+        if options.sample_weight.is_some() {
+            return Err(Error::invalid("predict", "predict takes no sample_weight"));
+        }
         let n = rows("predict", x)?;
         if n == 0 {
             return Err(Error::invalid("predict", "the input has no rows"));
@@ -790,7 +891,8 @@ impl Model {
     /// The loss and metrics over `data` (Keras's `evaluate`), as logs.
     pub fn evaluate(&self, data: impl Into<FitData>, options: EvaluateOptions) -> Result<Logs> {
         let c = self.compiled_or_err("evaluate")?;
-        let data = data.into();
+        let data = attach_sample_weight("evaluate", data.into(), options.sample_weight)?;
+        check_data("evaluate", &data)?;
         let mut callbacks = CallbackList::new(options.callbacks);
         self.run_evaluation(
             &c,
@@ -811,9 +913,11 @@ impl Model {
         callbacks: &mut CallbackList,
         prefix: &str,
     ) -> Result<Logs> {
+        // Validation inside `fit` has a prefix; its errors belong to `fit`.
+        let op = if prefix.is_empty() { "evaluate" } else { "fit" };
         self.reset_metrics(c)?;
         callbacks.on_test_begin(self)?;
-        let mut batches = Batches::new(data, batch_size, false, None)?;
+        let mut batches = Batches::new(op, data, batch_size, false, None)?;
         let mut progress = Progress::new(verbose, batches.len());
         let mut step = 0;
         while let Some(args) = batches.next_batch()? {
@@ -822,7 +926,7 @@ impl Model {
             progress.update(step, &mut || self.read_logs(c, ""))?;
         }
         if step == 0 {
-            return Err(Error::invalid("evaluate", "the data has no batches"));
+            return Err(Error::invalid(op, "the data has no batches"));
         }
         let logs = self.read_logs(c, prefix)?;
         progress.finish(&self.read_logs(c, "")?);
@@ -835,8 +939,14 @@ impl Model {
     pub fn fit(&self, data: impl Into<FitData>, options: FitOptions) -> Result<History> {
         let c = self.compiled_or_err("fit")?;
         let data = data.into();
-        let (train, validation) = match (&data, options.validation_split) {
-            (FitData::Tensors(x, y), split) if split > 0.0 => {
+        if options.class_weight.is_some() && (options.sample_weight.is_some() || data.is_weighted())
+        {
+            return Err(both_weights_error("fit"));
+        }
+        let data = attach_sample_weight("fit", data, options.sample_weight)?;
+        check_data("fit", &data)?;
+        let (train, validation) = match (data.tensors(), options.validation_split) {
+            (Some((x, y, w)), split) if split > 0.0 => {
                 if !(0.0..1.0).contains(&split) {
                     return Err(Error::invalid(
                         "fit",
@@ -845,21 +955,28 @@ impl Model {
                 }
                 let n = rows("fit", x)?;
                 let keep = n - ((n as f64) * split) as usize;
-                (
-                    FitData::Tensors(slice_rows(x, 0, keep)?, slice_rows(y, 0, keep)?),
-                    Some(FitData::Tensors(
-                        slice_rows(x, keep, n)?,
-                        slice_rows(y, keep, n)?,
-                    )),
-                )
+                // The weights split with their rows: the held-out rows keep theirs.
+                let part = |a, b| -> Result<FitData> {
+                    Ok(FitData::from_parts(
+                        slice_rows(x, a, b)?,
+                        slice_rows(y, a, b)?,
+                        w.map(|w| slice_rows(w, a, b)).transpose()?,
+                    ))
+                };
+                (part(0, keep)?, Some(part(keep, n)?))
             }
-            (FitData::Dataset(_), split) if split > 0.0 => {
+            (None, split) if split > 0.0 => {
                 return Err(Error::invalid(
                     "fit",
                     "validation_split needs tensors; give a dataset validation_data instead",
                 ));
             }
             _ => (data, None),
+        };
+        // As in Keras, class weights are taken after the split and weigh training only.
+        let train = match options.class_weight {
+            Some(cw) => attach_class_weight("fit", train, cw)?,
+            None => train,
         };
         let validation = options.validation_data.or(validation);
         let mut callbacks = CallbackList::new(options.callbacks);
@@ -873,7 +990,7 @@ impl Model {
             self.reset_metrics(&c)?;
             shuffle_seed = shuffle_seed.wrapping_add(1);
             let shuffle = options.shuffle.then_some(shuffle_seed);
-            let mut batches = Batches::new(&train, options.batch_size, true, shuffle)?;
+            let mut batches = Batches::new("fit", &train, options.batch_size, true, shuffle)?;
             let total = options.steps_per_epoch.map_or(batches.len(), |s| {
                 batches.len().map_or(Some(s), |n| Some(n.min(s)))
             });
@@ -942,14 +1059,17 @@ impl Model {
     /// whose output on the first batch is not finite, found by running the layers eagerly.
     fn diagnose_non_finite(&self, data: &FitData, epoch: usize, loss: f64) -> Error {
         let culprit = (|| -> Result<Option<String>> {
-            let x = match data {
-                FitData::Tensors(x, _) => slice_rows(x, 0, rows("fit", x)?.min(32))?
-                    .on(&crate::device::current_device()?)?,
-                FitData::Dataset(ds) => match ds.iter()?.next() {
-                    Some(b) => b?.0,
-                    None => return Ok(None),
-                },
+            let first = match data {
+                FitData::Tensors(x, _) | FitData::WeightedTensors(x, ..) => {
+                    Some(slice_rows(x, 0, rows("fit", x)?.min(32))?)
+                }
+                FitData::Dataset(ds) => ds.iter()?.next().transpose()?.map(|b| b.0),
+                FitData::WeightedDataset(ds) => ds.iter()?.next().transpose()?.map(|b| b.0),
             };
+            let Some(x) = first else {
+                return Ok(None);
+            };
+            let x = x.on(&crate::device::current_device()?)?;
             for w in self.weights() {
                 if !all_finite(&w.read_value())? {
                     return Ok(Some(format!("weight '{}' is not finite", w.name())));
@@ -995,8 +1115,9 @@ fn all_finite(t: &Tensor) -> Result<bool> {
     ops::reduce_all(&ops::is_finite(t)?, Axes::All, false)?.to_scalar::<bool>()
 }
 
-/// The loss tracker (weighted by the batch size, as Keras's) and the metrics, updated in
-/// the step.
+/// The loss tracker and the metrics, updated in the step. As in Keras, the tracker weighs
+/// each batch's (already sample-weighted) loss by the batch size, while the metrics take
+/// the sample weights.
 fn update_trackers(
     tracker: &Mean,
     metrics: &[Rc<dyn Metric>],
@@ -1004,11 +1125,12 @@ fn update_trackers(
     x: &Tensor,
     y: &Tensor,
     y_pred: &Tensor,
+    sample_weight: Option<&Tensor>,
 ) -> Result<()> {
     let batch = x.shape().first().copied().unwrap_or(1);
     tracker.update(loss, Some(&ops::scalar_like(loss, batch as f64)?))?;
     for m in metrics {
-        m.update_state(y, y_pred, None)?;
+        m.update_state(y, y_pred, sample_weight)?;
     }
     Ok(())
 }
@@ -1026,17 +1148,178 @@ fn single(mut outs: Vec<Tensor>) -> Result<Tensor> {
     Ok(outs.remove(0))
 }
 
-/// `(x, y)` of a step: the batch itself, or — with a third argument — the rows of the
-/// whole `x` and `y` that the index tensor picks (so the gather is part of the plan).
-fn batch_args(a: &[Arg]) -> Result<(Tensor, Tensor)> {
+/// A step's arguments: `x`, `y`, whether a sample weight follows (a host value, so the
+/// weighted and unweighted steps are traced apart), the weight if so, and — when the step
+/// gathers its batch from the whole data — the row indices.
+fn step_args(x: &Tensor, y: &Tensor, w: Option<&Tensor>, idx: Option<&Tensor>) -> Vec<Arg> {
+    let mut args = vec![Arg::from(x), Arg::from(y), Arg::Bool(w.is_some())];
+    args.extend(w.map(Arg::from));
+    args.extend(idx.map(Arg::from));
+    args
+}
+
+/// `(x, y, sample_weight)` of a step from [`step_args`]: the batch itself, or the rows of
+/// the whole data that the index tensor picks (so the gather is part of the plan).
+fn batch_args(a: &[Arg]) -> Result<(Tensor, Tensor, Option<Tensor>)> {
     let (x, y) = (a[0].tensor()?.clone(), a[1].tensor()?.clone());
-    match a.get(2) {
+    let weighted = a[2].bool()?;
+    let w = match weighted {
+        true => Some(a[3].tensor()?.clone()),
+        false => None,
+    };
+    match a.get(3 + usize::from(weighted)) {
         Some(idx) => {
             let idx = idx.tensor()?;
-            Ok((ops::gather(&x, idx, 0, 0)?, ops::gather(&y, idx, 0, 0)?))
+            let w = w.map(|w| ops::gather(&w, idx, 0, 0)).transpose()?;
+            Ok((ops::gather(&x, idx, 0, 0)?, ops::gather(&y, idx, 0, 0)?, w))
         }
-        None => Ok((x, y)),
+        None => Ok((x, y, w)),
     }
+}
+
+/// A sample weight must be float with one weight per row of `x` (any trailing axes
+/// broadcast against the per-sample losses, as Keras's temporal weights).
+fn check_sample_weight(op: &str, x: &Tensor, w: &Tensor) -> Result<()> {
+    if !w.dtype().is_float() {
+        return Err(Error::dtype(
+            op,
+            format!("sample_weight must be float32, got {}", w.dtype()),
+        ));
+    }
+    let n = rows(op, x)?;
+    if w.shape().first() != Some(&n) {
+        return Err(Error::shape(
+            op,
+            format!(
+                "sample_weight needs one weight per row of x: x has {n} rows but \
+                 sample_weight has shape {:?}",
+                w.shape()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Tensor data must agree on its rows (datasets are checked batch by batch).
+fn check_data(op: &str, data: &FitData) -> Result<()> {
+    let Some((x, y, w)) = data.tensors() else {
+        return Ok(());
+    };
+    let n = rows(op, x)?;
+    if rows(op, y)? != n {
+        return Err(Error::shape(
+            op,
+            format!(
+                "x has {n} rows but y has {} (shapes {:?} and {:?})",
+                y.shape()[0],
+                x.shape(),
+                y.shape()
+            ),
+        ));
+    }
+    if let Some(w) = w {
+        check_sample_weight(op, x, w)?;
+    }
+    Ok(())
+}
+
+/// `data` with the options' `sample_weight` attached: tensors only, and only once.
+fn attach_sample_weight(op: &str, data: FitData, w: Option<Tensor>) -> Result<FitData> {
+    let Some(w) = w else {
+        return Ok(data);
+    };
+    match data {
+        FitData::Tensors(x, y) => Ok(FitData::WeightedTensors(x, y, w)),
+        FitData::WeightedTensors(..) => Err(Error::invalid(
+            op,
+            "sample_weight is given twice: in the data (x, y, sample_weight) and in the options",
+        )),
+        FitData::Dataset(_) | FitData::WeightedDataset(_) => Err(Error::invalid(
+            op,
+            "sample_weight needs tensor data; a dataset carries its weights as \
+             (x, y, sample_weight) elements",
+        )),
+    }
+}
+
+/// `data` weighted by `class_weight`: tensors at once, a dataset batch by batch (on the
+/// host, as Keras's `class_weight` map over a `tf.data` pipeline).
+fn attach_class_weight(op: &'static str, data: FitData, cw: ClassWeight) -> Result<FitData> {
+    match data {
+        FitData::Tensors(x, y) => {
+            let w = class_sample_weights(op, &y, &cw)?;
+            Ok(FitData::WeightedTensors(x, y, w))
+        }
+        FitData::Dataset(ds) => Ok(FitData::WeightedDataset(ds.map(move |(x, y)| {
+            let w = class_sample_weights(op, &y, &cw)?;
+            Ok((x, y, w))
+        }))),
+        FitData::WeightedTensors(..) | FitData::WeightedDataset(_) => Err(both_weights_error(op)),
+    }
+}
+
+fn both_weights_error(op: &str) -> Error {
+    Error::invalid(
+        op,
+        "you cannot use class_weight and sample_weight at the same time (as in Keras); \
+         fold the class weights into sample_weight",
+    )
+}
+
+/// Keras's `class_weight_to_sample_weights`: the weight of each row's class, the class
+/// being the rounded label of `y` shaped `[n]` or `[n, 1]`, or the argmax of a one-hot
+/// row of `y` shaped `[n, classes]`. A `[n]` float32 tensor on `y`'s device; a label
+/// without a weight is an error (Keras 3 would give it 1).
+pub fn class_weight_to_sample_weights(y: &Tensor, class_weight: &ClassWeight) -> Result<Tensor> {
+    class_sample_weights("class_weight_to_sample_weights", y, class_weight)
+}
+
+fn class_sample_weights(op: &str, y: &Tensor, class_weight: &ClassWeight) -> Result<Tensor> {
+    let (n, width) = match *y.shape() {
+        [n] => (n, 1),
+        [n, k] if k > 0 => (n, k),
+        _ => {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "class_weight needs labels of shape [n], [n, 1] or one-hot [n, classes]; \
+                     y has shape {:?}",
+                    y.shape()
+                ),
+            ));
+        }
+    };
+    let labels = y.to_f64_vec()?;
+    let mut weights = Vec::with_capacity(n);
+    for (row, r) in labels.chunks(width).enumerate() {
+        let class = if width > 1 {
+            // The first largest entry, as numpy's argmax.
+            let mut best = 0;
+            for (i, &v) in r.iter().enumerate() {
+                if v > r[best] {
+                    best = i;
+                }
+            }
+            best as f64
+        } else {
+            r[0].round_ties_even()
+        };
+        let weight = (class >= 0.0)
+            .then(|| class_weight.get(&(class as usize)))
+            .flatten()
+            .ok_or_else(|| {
+                Error::invalid(
+                    op,
+                    format!(
+                        "class_weight has no weight for class {class} (row {row} of y's {n}); \
+                         it has classes {:?}",
+                        class_weight.keys().collect::<Vec<_>>()
+                    ),
+                )
+            })?;
+        weights.push(*weight as f32);
+    }
+    crate::device::with_device(y.device(), || Tensor::from_vec(weights, [n]))
 }
 
 fn rows(op: &str, x: &Tensor) -> Result<usize> {
@@ -1054,44 +1337,45 @@ fn slice_rows(x: &Tensor, start: usize, end: usize) -> Result<Tensor> {
     ops::slice(x, &begin, &size)
 }
 
+/// A dataset's batches as `(x, y, sample_weight)`.
+type BatchIter = Box<dyn Iterator<Item = Result<(Tensor, Tensor, Option<Tensor>)>>>;
+
 /// The batches of an epoch, as step arguments.
 enum Batches {
     Tensors {
         x: Tensor,
         y: Tensor,
+        w: Option<Tensor>,
         order: Vec<i32>,
         batch: usize,
         next: usize,
     },
     Dataset {
-        iter: crate::data::DatasetIterator<(Tensor, Tensor)>,
+        op: &'static str,
+        iter: BatchIter,
         len: Option<usize>,
     },
 }
 
 impl Batches {
     fn new(
+        op: &'static str,
         data: &FitData,
         batch_size: usize,
         _training: bool,
         shuffle: Option<u64>,
     ) -> Result<Batches> {
+        let len = |c| match c {
+            crate::data::Cardinality::Finite(n) => Some(n as usize),
+            _ => None,
+        };
         match data {
-            FitData::Tensors(x, y) => {
-                let n = rows("fit", x)?;
-                if rows("fit", y)? != n {
-                    return Err(Error::shape(
-                        "fit",
-                        format!(
-                            "x has {n} rows but y has {} (shapes {:?} and {:?})",
-                            y.shape()[0],
-                            x.shape(),
-                            y.shape()
-                        ),
-                    ));
-                }
+            FitData::Tensors(..) | FitData::WeightedTensors(..) => {
+                check_data(op, data)?;
+                let (x, y, w) = data.tensors().expect("tensor data");
+                let n = rows(op, x)?;
                 if batch_size == 0 {
-                    return Err(Error::invalid("fit", "batch_size must be positive"));
+                    return Err(Error::invalid(op, "batch_size must be positive"));
                 }
                 let mut order: Vec<i32> = (0..n as i32).collect();
                 if let Some(seed) = shuffle {
@@ -1107,21 +1391,22 @@ impl Batches {
                 Ok(Batches::Tensors {
                     x: x.clone(),
                     y: y.clone(),
+                    w: w.cloned(),
                     order,
                     batch: batch_size,
                     next: 0,
                 })
             }
-            FitData::Dataset(ds) => {
-                let len = match ds.cardinality() {
-                    crate::data::Cardinality::Finite(n) => Some(n as usize),
-                    _ => None,
-                };
-                Ok(Batches::Dataset {
-                    iter: ds.iter()?,
-                    len,
-                })
-            }
+            FitData::Dataset(ds) => Ok(Batches::Dataset {
+                op,
+                iter: Box::new(ds.iter()?.map(|b| b.map(|(x, y)| (x, y, None)))),
+                len: len(ds.cardinality()),
+            }),
+            FitData::WeightedDataset(ds) => Ok(Batches::Dataset {
+                op,
+                iter: Box::new(ds.iter()?.map(|b| b.map(|(x, y, w)| (x, y, Some(w))))),
+                len: len(ds.cardinality()),
+            }),
         }
     }
 
@@ -1137,6 +1422,7 @@ impl Batches {
             Batches::Tensors {
                 x,
                 y,
+                w,
                 order,
                 batch,
                 next,
@@ -1151,28 +1437,32 @@ impl Batches {
                 })?;
                 *next = end;
                 let device = crate::device::current_device()?;
-                if x.device() == &device && y.device() == &device {
+                let w = w.as_ref();
+                if x.device() == &device
+                    && y.device() == &device
+                    && w.is_none_or(|w| w.device() == &device)
+                {
                     // The gather of the batch's rows becomes part of the step's plan.
-                    return Ok(Some(vec![Arg::from(&*x), Arg::from(&*y), Arg::from(&idx)]));
+                    return Ok(Some(step_args(x, y, w, Some(&idx))));
                 }
                 // Data held elsewhere (e.g. on the host, as Keras keeps numpy arrays):
                 // gather the batch there and upload only it.
-                let (xb, yb) = crate::device::with_device(x.device(), || {
-                    Ok::<_, Error>((
-                        ops::gather(x, &idx, 0, 0)?,
-                        ops::gather(y, &idx.on(y.device())?, 0, 0)?,
-                    ))
-                })?;
-                Ok(Some(vec![
-                    Arg::from(&xb.on(&device)?),
-                    Arg::from(&yb.on(&device)?),
-                ]))
+                let take = |t: &Tensor| {
+                    crate::device::with_device(t.device(), || {
+                        ops::gather(t, &idx.on(t.device())?, 0, 0)?.on(&device)
+                    })
+                };
+                let wb = w.map(take).transpose()?;
+                Ok(Some(step_args(&take(x)?, &take(y)?, wb.as_ref(), None)))
             }
-            Batches::Dataset { iter, .. } => match iter.next() {
+            Batches::Dataset { op, iter, .. } => match iter.next() {
                 None => Ok(None),
                 Some(b) => {
-                    let (x, y) = b?;
-                    Ok(Some(vec![Arg::from(&x), Arg::from(&y)]))
+                    let (x, y, w) = b?;
+                    if let Some(w) = &w {
+                        check_sample_weight(op, &x, w)?;
+                    }
+                    Ok(Some(step_args(&x, &y, w.as_ref(), None)))
                 }
             },
         }
