@@ -269,7 +269,7 @@ impl<'p, 'a> Eval<'p, 'a> {
                 return;
             }
         }
-        self.run_generic(start, len, acc, out)
+        self.run_generic::<{ math::STATIC_FMA }>(start, len, acc, out)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -281,11 +281,12 @@ impl<'p, 'a> Eval<'p, 'a> {
         acc: Option<&[u32]>,
         out: Option<&mut [u32]>,
     ) {
-        self.run_generic(start, len, acc, out)
+        self.run_generic::<true>(start, len, acc, out)
     }
 
+    /// `FMA`: whether the math functions may fuse multiply-adds (see [`math::STATIC_FMA`]).
     #[inline(always)]
-    fn run_generic(
+    fn run_generic<const FMA: bool>(
         &mut self,
         start: usize,
         len: usize,
@@ -342,13 +343,13 @@ impl<'p, 'a> Eval<'p, 'a> {
                 }
                 node if i == last && direct.is_some() => {
                     let out = direct.take().expect("checked");
-                    self.eval_node(node, start, &mut out[..len]);
+                    self.eval_node::<FMA>(node, start, &mut out[..len]);
                     V::Direct
                 }
                 node => {
                     let mut out = std::mem::take(&mut self.scratch[i]);
                     out.resize(len, 0);
-                    self.eval_node(node, start, &mut out);
+                    self.eval_node::<FMA>(node, start, &mut out);
                     self.scratch[i] = out;
                     V::Buf
                 }
@@ -358,7 +359,7 @@ impl<'p, 'a> Eval<'p, 'a> {
     }
 
     #[inline(always)]
-    fn eval_node(&self, node: &Node, start: usize, out: &mut [u32]) {
+    fn eval_node<const FMA: bool>(&self, node: &Node, start: usize, out: &mut [u32]) {
         let p = self.p;
         match *node {
             Node::Coord(axis) => {
@@ -396,7 +397,7 @@ impl<'p, 'a> Eval<'p, 'a> {
             Node::Unary(f, a) => {
                 let src_dt = p.expr.dtypes[a as usize];
                 let a = self.src(a);
-                unary(f, src_dt, a, out)
+                unary::<FMA>(f, src_dt, a, out)
             }
             Node::Binary(f, a, b) => {
                 let src_dt = p.expr.dtypes[a as usize];
@@ -550,21 +551,21 @@ fn strided_gather(
 }
 
 #[inline(always)]
-fn unary(f: UnaryFn, dt: DType, a: Src, out: &mut [u32]) {
+fn unary<const FMA: bool>(f: UnaryFn, dt: DType, a: Src, out: &mut [u32]) {
     use UnaryFn::*;
     match dt {
         DType::F32 => match f {
             Neg => map1(a, out, |x: f32| -x),
             Abs => map1(a, out, |x: f32| x.abs()),
-            Exp => map1(a, out, math::exp),
-            Log => map1(a, out, math::log),
+            Exp => map1(a, out, math::exp::<FMA>),
+            Log => map1(a, out, math::log::<FMA>),
             Sqrt => map1(a, out, |x: f32| x.sqrt()),
             Rsqrt => map1(a, out, |x: f32| 1.0 / x.sqrt()),
             Sin => map1(a, out, |x: f32| x.sin()),
             Cos => map1(a, out, |x: f32| x.cos()),
             Tan => map1(a, out, |x: f32| x.tan()),
-            Tanh => map1(a, out, math::tanh),
-            Erf => map1(a, out, math::erf),
+            Tanh => map1(a, out, math::tanh::<FMA>),
+            Erf => map1(a, out, math::erf::<FMA>),
             Expm1 => map1(a, out, |x: f32| x.exp_m1()),
             Log1p => map1(a, out, |x: f32| x.ln_1p()),
             Floor => map1(a, out, |x: f32| x.floor()),

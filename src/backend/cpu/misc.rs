@@ -181,7 +181,7 @@ fn softmax_row_generic(x: &[f32], out: &mut [f32], log: bool) {
     let m = if m.is_infinite() { 0.0 } else { m };
     let mut lanes = [0f32; 8];
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = math::exp(v - m);
+        *o = math::exp::<{ math::STATIC_FMA }>(v - m);
     }
     let mut chunks = out.chunks_exact(8);
     for c in &mut chunks {
@@ -191,7 +191,7 @@ fn softmax_row_generic(x: &[f32], out: &mut [f32], log: bool) {
     }
     let sum: f32 = lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>();
     if log {
-        let ls = math::log(sum);
+        let ls = math::log::<{ math::STATIC_FMA }>(sum);
         for (o, &v) in out.iter_mut().zip(x) {
             *o = v - m - ls;
         }
