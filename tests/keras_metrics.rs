@@ -98,6 +98,9 @@ fn make_metric(case: &Value) -> Box<dyn Metric> {
                 },
                 thresholds: opt_floats(&cfg["thresholds"]),
                 from_logits: cfg["from_logits"].as_bool().unwrap_or(false),
+                multi_label: cfg["multi_label"].as_bool().unwrap_or(false),
+                num_labels: cfg["num_labels"].as_u64().map(|n| n as usize),
+                label_weights: opt_floats(&cfg["label_weights"]),
                 name: None,
             })
             .unwrap(),
@@ -307,6 +310,81 @@ fn metrics_by_name() {
     });
 }
 
+/// A multi-label AUC whose label count comes from its first update builds its state
+/// inside the traced train step; evaluate agrees with the metric run eagerly on predict.
+#[test]
+fn multi_label_auc_builds_in_the_traced_step() {
+    with_device(&Device::cpu(), || {
+        wgflow::keras::set_random_seed(5);
+        let mut g = common::Gen::new(22);
+        let rows = 96;
+        let x = g.vec_f32(rows * 2, -1.0, 1.0);
+        let y: Vec<f32> = x
+            .chunks(2)
+            .flat_map(|r| [r[0] > 0.0, r[1] > 0.2, r[0] + r[1] < 0.0].map(|b| b as i32 as f32))
+            .collect();
+        let x = Tensor::from_slice(&x, [rows, 2]).unwrap();
+        let y = Tensor::from_slice(&y, [rows, 3]).unwrap();
+        let model = Sequential::new(vec![
+            Dense::new(3)
+                .activation(wgflow::keras::activations::Activation::Sigmoid)
+                .input_dim(2)
+                .into_ref(),
+        ])
+        .unwrap();
+        let options = || AucOptions {
+            multi_label: true,
+            name: Some("ml_auc".into()),
+            ..Default::default()
+        };
+        let auc = AUC::with_options(options()).unwrap();
+        assert!(auc.variables().is_empty(), "built on the first update");
+        model
+            .compile(
+                wgflow::optimizers::SGD::new(1.0),
+                BinaryCrossentropy::new(),
+                vec![auc.into()],
+            )
+            .unwrap();
+        let silent = || wgflow::keras::EvaluateOptions {
+            verbose: Verbose::Silent,
+            ..Default::default()
+        };
+        let h = model
+            .fit(
+                (&x, &y),
+                FitOptions {
+                    epochs: 10,
+                    batch_size: 32,
+                    verbose: Verbose::Silent,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let v = h.get("ml_auc").unwrap();
+        assert!(v[9] > 0.85 && v[9] > v[0], "{v:?}");
+        let logs = model.evaluate((&x, &y), silent()).unwrap();
+        let pred = model.predict(&x, silent()).unwrap();
+        let eager = AUC::with_options(options()).unwrap();
+        eager.update_state(&y, &pred, None).unwrap();
+        assert_eq!(eager.variables()[0].shape(), &[200, 3]);
+        assert!((logs["ml_auc"] - eager.result().unwrap()).abs() < 1e-5);
+        // The mean of the three single-label AUCs.
+        let mut mean = 0.0;
+        for c in 0..3 {
+            let column = |t: &Tensor| wgflow::ops::slice(t, &[0, c], &[-1, 1]).unwrap();
+            let one = AUC::new();
+            one.update_state(&column(&y), &column(&pred), None).unwrap();
+            mean += one.result().unwrap() / 3.0;
+        }
+        assert!(
+            (logs["ml_auc"] - mean).abs() < 1e-5,
+            "{} vs {mean}",
+            logs["ml_auc"]
+        );
+    });
+}
+
 /// `compile` with metrics by name and as objects, on a separable binary problem: the
 /// metrics are updated inside the traced train step and logged per epoch.
 #[test]
@@ -448,6 +526,43 @@ fn bad_input_names_the_metric() {
         .unwrap()
         .to_string();
         assert!(e.contains("num_thresholds"), "{e}");
+        let e = AUC::with_options(AucOptions {
+            multi_label: true,
+            num_labels: Some(2),
+            label_weights: Some(vec![1.0, 2.0, 3.0]),
+            ..Default::default()
+        })
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            e.contains("num_labels is 2") && e.contains("3 weights"),
+            "{e}"
+        );
+        // Data whose label count differs from the metric's, or from label_weights.
+        let three = Tensor::from_slice(&[0.0f32, 1.0, 1.0, 0.2, 0.7, 0.4], [2, 3]).unwrap();
+        let four = Tensor::from_slice(&[0.0f32; 8], [2, 4]).unwrap();
+        let ml = AUC::with_options(AucOptions {
+            multi_label: true,
+            ..Default::default()
+        })
+        .unwrap();
+        ml.update_state(&three, &three, None).unwrap();
+        let e = ml.update_state(&four, &four, None).unwrap_err().to_string();
+        assert!(e.contains("counts 3 labels") && e.contains("has 4"), "{e}");
+        let weighted = AUC::with_options(AucOptions {
+            label_weights: Some(vec![1.0, 2.0]),
+            ..Default::default()
+        })
+        .unwrap();
+        let e = weighted
+            .update_state(&three, &three, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("label_weights has 2") && e.contains("3 labels"),
+            "{e}"
+        );
         let e = Recall::with_options(PrecisionRecallOptions {
             thresholds: Some(vec![0.5, 1.5]),
             ..Default::default()

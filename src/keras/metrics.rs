@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::keras::losses::squeeze_or_expand_to_same_rank;
 use crate::ops::{self, Axes};
 use crate::tensor::Tensor;
+use std::cell::RefCell;
 
 /// What every metric does. Implement it for a custom metric (keep the state in
 /// [`Variable`]s so it can be updated inside a traced step).
@@ -590,6 +591,16 @@ fn filter_top_k(x: &Tensor, k: usize) -> Result<Tensor> {
 
 /// The confusion-matrix state of Precision, Recall and AUC: per-threshold weighted counts
 /// held in variables, updated as Keras's `update_confusion_matrix_variables` does.
+/// How confusion counts treat the last axis of the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LabelAxis {
+    /// Every element is one data point: counts `[T]`.
+    Flat,
+    /// One curve per label column of `[samples, labels]` data (Keras's `multi_label`):
+    /// counts `[T, labels]`, the label count given or taken from the first update.
+    PerLabel(Option<usize>),
+}
+
 struct Confusion {
     name: String,
     /// `[T]` float32, made once on the device at construction.
@@ -599,11 +610,20 @@ struct Confusion {
     /// Clip predictions to [0, 1] first (Keras's path for evenly spaced thresholds).
     clip: bool,
     from_logits: bool,
-    tp: Option<Variable>,
-    fp: Option<Variable>,
-    tn: Option<Variable>,
-    fn_: Option<Variable>,
+    labels: LabelAxis,
+    /// `[labels]`: weights of each label's data points (`label_weights` in flat counts).
+    label_weights: Option<Tensor>,
+    /// Which of true/false positives, true/false negatives are kept.
+    which: [bool; 4],
+    /// `[tp, fp, tn, fn]`, `None` where not kept; empty until built (per-label counts of an
+    /// unknown label count build on the first update).
+    state: RefCell<Vec<Option<Variable>>>,
 }
+
+const TP: usize = 0;
+const FP: usize = 1;
+const TN: usize = 2;
+const FN: usize = 3;
 
 impl Confusion {
     #[allow(clippy::too_many_arguments)]
@@ -615,37 +635,94 @@ impl Confusion {
         clip: bool,
         from_logits: bool,
         which: [bool; 4],
+        labels: LabelAxis,
+        label_weights: Option<&[f64]>,
     ) -> Result<Confusion> {
         let n = thresholds.len();
         let host: Vec<f32> = thresholds.iter().map(|&t| t as f32).collect();
         let thresholds = crate::graph::init_scope(|| Tensor::from_slice(&host, [n]))?;
-        let var = |on: bool, what: &str| -> Result<Option<Variable>> {
-            if on {
-                Ok(Some(zero_state(&format!("{name}_{what}"), &[n])?))
-            } else {
-                Ok(None)
+        let label_weights = match label_weights {
+            Some(w) => {
+                if let Some(bad) = w.iter().find(|w| w.is_nan() || **w < 0.0) {
+                    return Err(Error::invalid(
+                        name,
+                        format!("label_weights must be non-negative, got {bad}"),
+                    ));
+                }
+                if let LabelAxis::PerLabel(Some(l)) = labels
+                    && l != w.len()
+                {
+                    return Err(Error::invalid(
+                        name,
+                        format!(
+                            "num_labels is {l} but label_weights has {} weights",
+                            w.len()
+                        ),
+                    ));
+                }
+                let host: Vec<f32> = w.iter().map(|&w| w as f32).collect();
+                Some(crate::graph::init_scope(|| {
+                    Tensor::from_slice(&host, [host.len()])
+                })?)
             }
+            None => None,
         };
-        Ok(Confusion {
+        let c = Confusion {
             name: name.to_string(),
             thresholds,
             top_k,
             class_id,
             clip,
             from_logits,
-            tp: var(which[0], "true_positives")?,
-            fp: var(which[1], "false_positives")?,
-            tn: var(which[2], "true_negatives")?,
-            fn_: var(which[3], "false_negatives")?,
-        })
+            labels,
+            label_weights,
+            which,
+            state: RefCell::new(Vec::new()),
+        };
+        match labels {
+            LabelAxis::Flat => c.build(None)?,
+            LabelAxis::PerLabel(Some(l)) => c.build(Some(l))?,
+            LabelAxis::PerLabel(None) => {}
+        }
+        Ok(c)
+    }
+
+    /// Creates the counts: `[T]`, or `[T, labels]`.
+    fn build(&self, labels: Option<usize>) -> Result<()> {
+        const NAMES: [&str; 4] = [
+            "true_positives",
+            "false_positives",
+            "true_negatives",
+            "false_negatives",
+        ];
+        let mut shape = vec![self.thresholds.size()];
+        shape.extend(labels);
+        let state = NAMES
+            .iter()
+            .zip(self.which)
+            .map(|(what, on)| {
+                on.then(|| zero_state(&format!("{}_{what}", self.name), &shape))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        *self.state.borrow_mut() = state;
+        Ok(())
     }
 
     fn vars(&self) -> Vec<Variable> {
-        [&self.tp, &self.fp, &self.tn, &self.fn_]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect()
+        self.state.borrow().iter().flatten().cloned().collect()
+    }
+
+    /// Count `k` (`TP`, `FP`, `TN` or `FN`); `None` before the first update of per-label
+    /// counts with an unknown label count.
+    fn value(&self, k: usize) -> Option<Tensor> {
+        let state = self.state.borrow();
+        let v = state.get(k)?;
+        Some(
+            v.as_ref()
+                .expect("state variable of this metric")
+                .read_value(),
+        )
     }
 
     /// Labels as booleans `[n]`, predictions `[n]` and weights `[n]`, flattened after
@@ -707,17 +784,49 @@ impl Confusion {
             y_pred = ops::clip_by_value_scalar(&y_pred, 0.0, 1.0)?;
         }
         let weight = match weight {
-            Some(w) => Some(ops::reshape(
-                &ops::broadcast_to(&w, y_pred.shape())?,
-                &[-1],
-            )?),
+            Some(w) => Some(ops::broadcast_to(&w, y_pred.shape())?),
+            None => None,
+        };
+        // Flat counts weigh each point by its label's weight (Keras's label_weights
+        // without multi_label); per-label counts use them only to average the curves.
+        let weight = match (&self.label_weights, self.labels) {
+            (Some(lw), LabelAxis::Flat) => {
+                let columns = y_pred.shape().last().copied().unwrap_or(1);
+                if lw.size() != columns {
+                    return Err(Error::shape(
+                        &self.name,
+                        format!(
+                            "label_weights has {} weights but the predictions have {columns} \
+                             labels (shape {:?})",
+                            lw.size(),
+                            y_pred.shape()
+                        ),
+                    ));
+                }
+                let lw = ops::broadcast_to(lw, y_pred.shape())?;
+                Some(match weight {
+                    Some(w) => ops::mul(&w, &lw)?,
+                    None => lw,
+                })
+            }
+            _ => weight,
+        };
+        // `[n]` points, or `[n, labels]` for per-label counts.
+        let flat: Vec<i64> = match self.labels {
+            LabelAxis::Flat => vec![-1],
+            LabelAxis::PerLabel(_) => {
+                vec![-1, y_pred.shape().last().copied().unwrap_or(1) as i64]
+            }
+        };
+        let weight = match weight {
+            Some(w) => Some(ops::reshape(&w, &flat)?),
             None => None,
         };
         let labels = ops::not_equal(
-            &ops::reshape(&y_true, &[-1])?,
+            &ops::reshape(&y_true, &flat)?,
             &ops::scalar_like(&y_true, 0.0)?,
         )?;
-        Ok((labels, ops::reshape(&y_pred, &[-1])?, weight))
+        Ok((labels, ops::reshape(&y_pred, &flat)?, weight))
     }
 
     /// Adds the batch's weighted counts: a prediction is positive at threshold `t` when
@@ -730,15 +839,32 @@ impl Confusion {
     ) -> Result<()> {
         stop_recording(|| {
             let (labels, preds, weight) = self.prepare(y_true, y_pred, sample_weight)?;
-            let label_pos = ops::reshape(&labels, &[1, -1])?;
+            if let LabelAxis::PerLabel(_) = self.labels {
+                let got = labels.shape()[1];
+                if self.state.borrow().is_empty() {
+                    self.build(Some(got))?;
+                }
+                let built = self.vars()[0].shape()[1];
+                if got != built {
+                    return Err(Error::shape(
+                        &self.name,
+                        format!(
+                            "the metric counts {built} labels but the data has {got} (shape {:?})",
+                            y_pred.shape()
+                        ),
+                    ));
+                }
+            }
+            // Points `[1, n(, labels)]` against thresholds `[T, 1(, 1)]`, summed over `n`.
+            let lead = |t: &Tensor| ops::expand_dims(t, 0);
+            let mut th = vec![-1i64];
+            th.extend(std::iter::repeat_n(1, labels.rank()));
+            let label_pos = lead(&labels)?;
             let label_neg = ops::logical_not(&label_pos)?;
-            let pred_pos = ops::greater(
-                &ops::reshape(&preds, &[1, -1])?,
-                &ops::reshape(&self.thresholds, &[-1, 1])?,
-            )?;
+            let pred_pos = ops::greater(&lead(&preds)?, &ops::reshape(&self.thresholds, &th)?)?;
             let pred_neg = ops::logical_not(&pred_pos)?;
             let weight = match weight {
-                Some(w) => Some(ops::reshape(&w, &[1, -1])?),
+                Some(w) => Some(lead(&w)?),
                 None => None,
             };
             let count = |label: &Tensor, pred: &Tensor| -> Result<Tensor> {
@@ -749,17 +875,17 @@ impl Confusion {
                 };
                 ops::reduce_sum(&v, 1, false)
             };
-            if let Some(v) = &self.tp {
-                v.assign_add(&count(&label_pos, &pred_pos)?)?;
-            }
-            if let Some(v) = &self.fp {
-                v.assign_add(&count(&label_neg, &pred_pos)?)?;
-            }
-            if let Some(v) = &self.tn {
-                v.assign_add(&count(&label_neg, &pred_neg)?)?;
-            }
-            if let Some(v) = &self.fn_ {
-                v.assign_add(&count(&label_pos, &pred_neg)?)?;
+            let state = self.state.borrow().clone();
+            let pairs = [
+                (&label_pos, &pred_pos),
+                (&label_neg, &pred_pos),
+                (&label_neg, &pred_neg),
+                (&label_pos, &pred_neg),
+            ];
+            for (v, (label, pred)) in state.iter().zip(pairs) {
+                if let Some(v) = v {
+                    v.assign_add(&count(label, pred)?)?;
+                }
             }
             Ok(())
         })
@@ -821,6 +947,8 @@ impl PrecisionRecallOptions {
             false,
             false,
             which,
+            LabelAxis::Flat,
+            None,
         )
     }
 }
@@ -881,10 +1009,9 @@ macro_rules! confusion_metric {
     };
 }
 
-fn var_value(v: &Option<Variable>) -> Tensor {
-    v.as_ref()
-        .map(Variable::read_value)
-        .expect("state variable of this metric")
+/// A count of flat confusion counts (always built).
+fn count_value(c: &Confusion, k: usize) -> Tensor {
+    c.value(k).expect("flat counts are built with the metric")
 }
 
 confusion_metric!(
@@ -894,8 +1021,8 @@ confusion_metric!(
     "precision",
     [true, true, false, false],
     |c| {
-        let tp = var_value(&c.tp);
-        divide_no_nan(&tp, &ops::add(&tp, &var_value(&c.fp))?)
+        let tp = count_value(c, TP);
+        divide_no_nan(&tp, &ops::add(&tp, &count_value(c, FP))?)
     }
 );
 confusion_metric!(
@@ -905,8 +1032,8 @@ confusion_metric!(
     "recall",
     [true, false, false, true],
     |c| {
-        let tp = var_value(&c.tp);
-        divide_no_nan(&tp, &ops::add(&tp, &var_value(&c.fn_))?)
+        let tp = count_value(c, TP);
+        divide_no_nan(&tp, &ops::add(&tp, &count_value(c, FN))?)
     }
 );
 
@@ -943,6 +1070,14 @@ pub struct AucOptions {
     pub thresholds: Option<Vec<f64>>,
     /// Predictions are logits (a sigmoid is applied first).
     pub from_logits: bool,
+    /// Data `[samples, labels]` holds independent labels: one curve per label column,
+    /// averaged (Keras's `multi_label`). Otherwise every element is one point of one curve.
+    pub multi_label: bool,
+    /// The label count of `multi_label` data; taken from the first update when `None`.
+    pub num_labels: Option<usize>,
+    /// One non-negative weight per label: with `multi_label` the weights of the average
+    /// of the label curves, without it the weights of each label's points.
+    pub label_weights: Option<Vec<f64>>,
     /// The metric's name (`"auc"` by default).
     pub name: Option<String>,
 }
@@ -955,16 +1090,19 @@ impl Default for AucOptions {
             summation_method: AucSummation::Interpolation,
             thresholds: None,
             from_logits: false,
+            multi_label: false,
+            num_labels: None,
+            label_weights: None,
             name: None,
         }
     }
 }
 
 /// The area under the ROC or precision-recall curve, approximated by a Riemann sum over
-/// thresholds (Keras's `AUC`, single label). State: `true_positives`,
-/// `false_positives`, `true_negatives`, `false_negatives`, one per threshold; an update
-/// compares the batch's `n` predictions against all `T` thresholds at once (`T × n`
-/// elements on the device).
+/// thresholds (Keras's `AUC`). State: `true_positives`, `false_positives`,
+/// `true_negatives`, `false_negatives`, one per threshold (and per label with
+/// `multi_label`); an update compares the batch's `n` predictions against all `T`
+/// thresholds at once (`T × n` elements on the device).
 pub struct AUC {
     c: Confusion,
     curve: AucCurve,
@@ -1024,6 +1162,12 @@ impl AUC {
                 evenly,
                 options.from_logits,
                 [true, true, true, true],
+                if options.multi_label {
+                    LabelAxis::PerLabel(options.num_labels)
+                } else {
+                    LabelAxis::Flat
+                },
+                options.label_weights.as_deref(),
             )?,
             curve: options.curve,
             summation: options.summation_method,
@@ -1037,9 +1181,7 @@ impl AUC {
 
     /// Davis & Goadrich's interpolation of the PR curve (Keras's `interpolate_pr_auc`).
     fn interpolate_pr_auc(&self, tp: &Tensor, fp: &Tensor, fn_: &Tensor) -> Result<Tensor> {
-        let n = tp.size() as i64;
-        let head = |v: &Tensor| ops::slice(v, &[0], &[n - 1]);
-        let tail = |v: &Tensor| ops::slice(v, &[1], &[n - 1]);
+        let (head, tail) = (threshold_head, threshold_tail);
         let zero = ops::scalar_like(tp, 0.0)?;
         let dtp = ops::sub(&head(tp)?, &tail(tp)?)?;
         let p = ops::add(tp, fp)?;
@@ -1063,8 +1205,42 @@ impl AUC {
             )?,
             &ops::maximum(&ops::add(&tail(tp)?, &tail(fn_)?)?, &zero)?,
         )?;
-        ops::reduce_sum(&increment, Axes::All, false)
+        self.total(&increment)
     }
+
+    /// The area from its per-interval terms `[T - 1]` or `[T - 1, labels]`: their sum, or
+    /// with `multi_label` the mean (or `label_weights`-weighted mean) of each label's sum.
+    fn total(&self, terms: &Tensor) -> Result<Tensor> {
+        if self.c.labels == LabelAxis::Flat {
+            return ops::reduce_sum(terms, Axes::All, false);
+        }
+        let by_label = ops::reduce_sum(terms, 0, false)?;
+        match &self.c.label_weights {
+            None => ops::reduce_mean(&by_label, Axes::All, false),
+            Some(w) => divide_no_nan(
+                &ops::reduce_sum(&ops::mul(&by_label, w)?, Axes::All, false)?,
+                &ops::reduce_sum(w, Axes::All, false)?,
+            ),
+        }
+    }
+}
+
+/// Counts at thresholds `0..T-1` (the first axis of `[T]` or `[T, labels]`).
+fn threshold_head(v: &Tensor) -> Result<Tensor> {
+    threshold_rows(v, 0)
+}
+
+/// Counts at thresholds `1..T`.
+fn threshold_tail(v: &Tensor) -> Result<Tensor> {
+    threshold_rows(v, 1)
+}
+
+fn threshold_rows(v: &Tensor, start: i64) -> Result<Tensor> {
+    let mut begin = vec![0i64; v.rank()];
+    let mut size = vec![-1i64; v.rank()];
+    begin[0] = start;
+    size[0] = v.shape()[0] as i64 - 1;
+    ops::slice(v, &begin, &size)
 }
 
 impl Default for AUC {
@@ -1084,10 +1260,15 @@ impl Metric for AUC {
     }
     fn result_tensor(&self) -> Result<Tensor> {
         stop_recording(|| {
-            let tp = var_value(&self.c.tp);
-            let fp = var_value(&self.c.fp);
-            let tn = var_value(&self.c.tn);
-            let fn_ = var_value(&self.c.fn_);
+            let (Some(tp), Some(fp), Some(tn), Some(fn_)) = (
+                self.c.value(TP),
+                self.c.value(FP),
+                self.c.value(TN),
+                self.c.value(FN),
+            ) else {
+                // Per-label counts not built yet: no data seen.
+                return crate::graph::init_scope(|| ops::zeros([], DType::F32));
+            };
             if self.curve == AucCurve::Pr && self.summation == AucSummation::Interpolation {
                 return self.interpolate_pr_auc(&tp, &fp, &fn_);
             }
@@ -1096,11 +1277,7 @@ impl Metric for AUC {
                 AucCurve::Roc => (divide_no_nan(&fp, &ops::add(&fp, &tn)?)?, recall),
                 AucCurve::Pr => (recall, divide_no_nan(&tp, &ops::add(&tp, &fp)?)?),
             };
-            let n = tp.size() as i64;
-            let (y_head, y_tail) = (
-                ops::slice(&y, &[0], &[n - 1])?,
-                ops::slice(&y, &[1], &[n - 1])?,
-            );
+            let (y_head, y_tail) = (threshold_head(&y)?, threshold_tail(&y)?);
             let heights = match self.summation {
                 AucSummation::Interpolation => ops::mul(
                     &ops::add(&y_head, &y_tail)?,
@@ -1109,11 +1286,8 @@ impl Metric for AUC {
                 AucSummation::Minoring => ops::minimum(&y_head, &y_tail)?,
                 AucSummation::Majoring => ops::maximum(&y_head, &y_tail)?,
             };
-            let widths = ops::sub(
-                &ops::slice(&x, &[0], &[n - 1])?,
-                &ops::slice(&x, &[1], &[n - 1])?,
-            )?;
-            ops::reduce_sum(&ops::mul(&widths, &heights)?, Axes::All, false)
+            let widths = ops::sub(&threshold_head(&x)?, &threshold_tail(&x)?)?;
+            self.total(&ops::mul(&widths, &heights)?)
         })
     }
     fn reset_state(&self) -> Result<()> {
