@@ -27,8 +27,8 @@ mod summary;
 
 pub use layers::{Input, KerasTensor, Layer, LayerRef};
 pub use model::{
-    ClassWeight, Compiled, EvaluateOptions, FitData, FitOptions, History, MetricArg, Model,
-    Sequential, class_weight_to_sample_weights,
+    ClassWeight, CompileOptions, Compiled, EvaluateOptions, FitData, FitOptions, History, LossArg,
+    MetricArg, Model, PerOutput, Sequential, class_weight_to_sample_weights,
 };
 pub use progress::Verbose;
 

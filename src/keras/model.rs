@@ -5,6 +5,10 @@
 //! `fit`'s train step — forward, loss, gradients, optimizer update, loss tracker and
 //! metric updates — is one traced [`crate::function`], so it is optimized, fused and
 //! replayed as one plan per batch shape; `run_eagerly(true)` runs the same code eagerly.
+//!
+//! A model with several inputs or outputs takes `x` and `y` as lists (a tensor per input,
+//! per output) and [`Model::compile_with`] sets a loss, a loss weight and metrics per
+//! output; the step's arguments stay one flat list (counts first, as host values).
 
 use super::callbacks::{Callback, CallbackList, Logs};
 use super::layers::{KerasTensor, Layer, LayerRef, Shape, Source, fmt_shape};
@@ -142,6 +146,72 @@ impl ModelCore {
         }
         Ok(out)
     }
+
+    /// The names of the model's inputs, or `None` when it takes any number (a subclassed
+    /// model's `call` gets a slice).
+    fn input_names(&self) -> Option<Vec<String>> {
+        match &self.kind {
+            Kind::Sequential(_) => Some(vec!["input".into()]),
+            Kind::Functional { inputs, .. } => {
+                Some(inputs.iter().map(|i| tensor_name(i, "input")).collect())
+            }
+            Kind::Subclassed(_) => None,
+        }
+    }
+
+    /// Keras's `output_names`: the layer that makes each output (a repeated name gets
+    /// `_1`, `_2`, ... so that the log keys stay apart).
+    pub(crate) fn output_names(&self) -> Vec<String> {
+        match &self.kind {
+            Kind::Sequential(s) => vec![
+                s.borrow()
+                    .layers
+                    .last()
+                    .map_or_else(|| self.name.clone(), |l| l.name()),
+            ],
+            Kind::Functional { outputs, .. } => {
+                let mut names: Vec<String> = Vec::new();
+                for o in outputs {
+                    let base = tensor_name(o, "output");
+                    let mut name = base.clone();
+                    let mut k = 0;
+                    while names.contains(&name) {
+                        k += 1;
+                        name = format!("{base}_{k}");
+                    }
+                    names.push(name);
+                }
+                names
+            }
+            Kind::Subclassed(_) => vec![self.name.clone()],
+        }
+    }
+
+    /// What the data must look like for this model.
+    fn arity(&self) -> Arity {
+        Arity {
+            model: self.name.clone(),
+            inputs: self.input_names(),
+            outputs: self.output_names(),
+        }
+    }
+}
+
+/// The name of the layer (or `Input`) that makes `t`.
+fn tensor_name(t: &KerasTensor, fallback: &str) -> String {
+    match &t.0.source {
+        Source::Input { name } if !name.is_empty() => name.clone(),
+        Source::Input { .. } => fallback.to_string(),
+        Source::Layer { layer, .. } => layer.name(),
+    }
+}
+
+/// The model's inputs and outputs by name, to check data against before a step runs.
+#[derive(Clone)]
+struct Arity {
+    model: String,
+    inputs: Option<Vec<String>>,
+    outputs: Vec<String>,
 }
 
 /// A functional model's input must match its `Input` (rank, known sizes, dtype).
@@ -212,6 +282,7 @@ fn topological(outputs: &[KerasTensor], inputs: &[KerasTensor]) -> Result<Vec<Ke
 
 /// A metric given to `compile`: Keras's name (`"accuracy"`, resolved against the loss as
 /// Keras does) or a metric object.
+#[derive(Clone)]
 pub enum MetricArg {
     Name(String),
     Metric(Rc<dyn Metric>),
@@ -229,32 +300,402 @@ impl<M: Metric + 'static> From<M> for MetricArg {
     }
 }
 
-/// What `compile` set up: the optimizer, loss, metrics and the traced steps.
+/// A loss given to [`Model::compile_with`]: Keras's name (`"mse"`, see
+/// [`super::losses::get`]) or a loss object.
+#[derive(Clone)]
+pub enum LossArg {
+    Name(String),
+    Loss(Rc<dyn Loss>),
+}
+
+impl From<&str> for LossArg {
+    fn from(s: &str) -> Self {
+        LossArg::Name(s.to_string())
+    }
+}
+
+impl<L: Loss + 'static> From<L> for LossArg {
+    fn from(l: L) -> Self {
+        LossArg::Loss(Rc::new(l))
+    }
+}
+
+impl LossArg {
+    fn resolve(self) -> Result<Rc<dyn Loss>> {
+        match self {
+            LossArg::Name(n) => Ok(Rc::from(super::losses::get(&n)?)),
+            LossArg::Loss(l) => Ok(l),
+        }
+    }
+}
+
+/// A `compile` setting for the outputs of a model, as Keras takes it: one value for every
+/// output, a list in the model's output order, or a map keyed by output name (the name of
+/// the layer that makes the output, [`Model::output_names`]).
+#[derive(Clone)]
+pub enum PerOutput<T> {
+    All(T),
+    List(Vec<T>),
+    Map(BTreeMap<String, T>),
+}
+
+impl<T> PerOutput<T> {
+    /// A map by output name: `PerOutput::by_name([("class", vec!["accuracy".into()])])`.
+    pub fn by_name<K: Into<String>>(entries: impl IntoIterator<Item = (K, T)>) -> Self {
+        PerOutput::Map(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+}
+
+impl<T: Clone> PerOutput<T> {
+    /// One value per output (`None` where a map leaves an output out), or an error naming
+    /// the entry that does not fit the outputs.
+    fn resolve(self, what: &str, model: &str, names: &[String]) -> Result<Vec<Option<T>>> {
+        match self {
+            PerOutput::All(v) => Ok(vec![Some(v); names.len()]),
+            PerOutput::List(list) => {
+                if list.len() != names.len() {
+                    return Err(Error::invalid(
+                        "compile",
+                        format!(
+                            "{what} has {} entries but model '{model}' has {} output(s) ({})",
+                            list.len(),
+                            names.len(),
+                            quoted(names)
+                        ),
+                    ));
+                }
+                Ok(list.into_iter().map(Some).collect())
+            }
+            PerOutput::Map(mut map) => {
+                if let Some(k) = map.keys().find(|k| !names.contains(k)) {
+                    return Err(Error::invalid(
+                        "compile",
+                        format!(
+                            "{what} names output '{k}', which model '{model}' does not have; \
+                             its outputs are {}",
+                            quoted(names)
+                        ),
+                    ));
+                }
+                Ok(names.iter().map(|n| map.remove(n)).collect())
+            }
+        }
+    }
+}
+
+/// `'a', 'b'`.
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// [`Model::compile_with`]'s options: Keras's `loss`, `loss_weights` and `metrics` for a
+/// model with one or several outputs.
+///
+/// ```
+/// use wgflow::keras::losses::SparseCategoricalCrossentropy;
+/// use wgflow::keras::{CompileOptions, PerOutput};
+/// // A regression head and a classification head, the second weighted by half.
+/// let options = CompileOptions::new(PerOutput::List(vec![
+///     "mse".into(),
+///     SparseCategoricalCrossentropy::new().from_logits(true).into(),
+/// ]))
+/// .loss_weights(PerOutput::List(vec![1.0, 0.5]))
+/// .metrics(PerOutput::by_name([("class", vec!["accuracy".into()])]));
+/// ```
+#[derive(Clone)]
+pub struct CompileOptions {
+    /// The loss of each output; a map must name every output.
+    pub loss: PerOutput<LossArg>,
+    /// Each output's factor in the total loss (default 1; a map may leave outputs out).
+    pub loss_weights: Option<PerOutput<f64>>,
+    /// The metrics of each output: `All` gives every output the list (names make one
+    /// metric per output; a metric object can watch one output only).
+    pub metrics: PerOutput<Vec<MetricArg>>,
+}
+
+impl CompileOptions {
+    /// `loss` for the outputs, no loss weights, no metrics.
+    pub fn new(loss: PerOutput<LossArg>) -> Self {
+        CompileOptions {
+            loss,
+            loss_weights: None,
+            metrics: PerOutput::All(Vec::new()),
+        }
+    }
+    pub fn loss_weights(mut self, weights: PerOutput<f64>) -> Self {
+        self.loss_weights = Some(weights);
+        self
+    }
+    pub fn metrics(mut self, metrics: PerOutput<Vec<MetricArg>>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+}
+
+/// What the steps compute and track for the model's outputs: each output's loss and weight,
+/// the metrics with the output each watches, and the trackers.
+struct Heads {
+    names: Vec<String>,
+    losses: Vec<Rc<dyn Loss>>,
+    weights: Vec<f64>,
+    metrics: Vec<Rc<dyn Metric>>,
+    /// The output each metric watches, and its key in the logs.
+    metric_outputs: Vec<usize>,
+    metric_keys: Vec<String>,
+    /// The total loss, penalties included.
+    loss_tracker: Mean,
+    /// Each output's unweighted loss, tracked when there are several outputs.
+    output_trackers: Vec<Mean>,
+}
+
+impl Heads {
+    fn new(core: &ModelCore, options: CompileOptions) -> Result<Heads> {
+        let names = core.output_names();
+        let model = core.name.as_str();
+        let mut losses = Vec::with_capacity(names.len());
+        for (name, loss) in names
+            .iter()
+            .zip(options.loss.resolve("loss", model, &names)?)
+        {
+            let loss = loss.ok_or_else(|| {
+                Error::invalid(
+                    "compile",
+                    format!("loss has no entry for output '{name}'; give every output a loss"),
+                )
+            })?;
+            losses.push(loss.resolve()?);
+        }
+        let weights = match options.loss_weights {
+            None => vec![1.0; names.len()],
+            Some(w) => w
+                .resolve("loss_weights", model, &names)?
+                .into_iter()
+                .map(|w| w.unwrap_or(1.0))
+                .collect(),
+        };
+        if let Some((n, w)) = names.iter().zip(&weights).find(|(_, w)| !w.is_finite()) {
+            return Err(Error::invalid(
+                "compile",
+                format!("loss_weights gives output '{n}' the weight {w}; it must be finite"),
+            ));
+        }
+        let several = names.len() > 1;
+        let (mut metrics, mut metric_outputs, mut metric_keys) =
+            (Vec::new(), Vec::new(), Vec::new());
+        let per_output = options.metrics.resolve("metrics", model, &names)?;
+        for (o, list) in per_output.into_iter().enumerate() {
+            for m in list.unwrap_or_default() {
+                let m = match m {
+                    MetricArg::Metric(m) => m,
+                    MetricArg::Name(n) => super::metrics::get(&n, losses[o].name())?,
+                };
+                // A metric object holds its state: watching two outputs would mix them.
+                if let Some(j) = metrics
+                    .iter()
+                    .position(|p: &Rc<dyn Metric>| std::ptr::addr_eq(Rc::as_ptr(p), Rc::as_ptr(&m)))
+                {
+                    return Err(Error::invalid(
+                        "compile",
+                        format!(
+                            "metric '{}' is one object given for outputs '{}' and '{}', which \
+                             would mix their states; give each output its own metric object \
+                             (or the metric's name)",
+                            m.name(),
+                            names[metric_outputs[j]],
+                            names[o]
+                        ),
+                    ));
+                }
+                metric_keys.push(match several {
+                    true => format!("{}_{}", names[o], m.name()),
+                    false => m.name().to_string(),
+                });
+                metric_outputs.push(o);
+                metrics.push(m);
+            }
+        }
+        let output_trackers = match several {
+            true => names
+                .iter()
+                .map(|n| Mean::new(&format!("{n}_loss")))
+                .collect::<Result<Vec<_>>>()?,
+            false => Vec::new(),
+        };
+        Ok(Heads {
+            names,
+            losses,
+            weights,
+            metrics,
+            metric_outputs,
+            metric_keys,
+            loss_tracker: Mean::new("loss")?,
+            output_trackers,
+        })
+    }
+
+    /// The total loss — Σ weight_i · loss_i plus the model's penalties — and each output's
+    /// unweighted loss.
+    fn loss(
+        &self,
+        core: &ModelCore,
+        y: &[Tensor],
+        y_pred: &[Tensor],
+        w: Option<&Tensor>,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
+        if y.len() != y_pred.len() || y.len() != self.names.len() {
+            return Err(Error::invalid(
+                &core.name,
+                format!(
+                    "the model gave {} output(s) for {} target(s); compile set up {}",
+                    y_pred.len(),
+                    y.len(),
+                    self.names.len()
+                ),
+            ));
+        }
+        let several = self.names.len() > 1;
+        let mut total: Option<Tensor> = None;
+        let mut each = Vec::with_capacity(y.len());
+        for (i, (yt, yp)) in y.iter().zip(y_pred).enumerate() {
+            let l = self.losses[i].compute(yt, yp, w);
+            let l = match several {
+                true => l.map_err(|e| in_output(e, &self.names[i]))?,
+                false => l?,
+            };
+            // A weight of 1 adds nothing to the graph (the one-output step stays as it was).
+            let k = self.weights[i];
+            let weighted = match k == 1.0 {
+                true => l.clone(),
+                false => ops::mul(&l, &ops::scalar_like(&l, k)?)?,
+            };
+            total = Some(match total {
+                None => weighted,
+                Some(t) => ops::add(&t, &weighted)?,
+            });
+            each.push(l);
+        }
+        let mut total = total.expect("a model has at least one output");
+        for penalty in core.losses()? {
+            total = ops::add(&total, &penalty)?;
+        }
+        Ok((total, each))
+    }
+
+    /// Updates the trackers and metrics in the step. As in Keras, the trackers weigh each
+    /// batch's (already sample-weighted) loss by the batch size, while the metrics take
+    /// the sample weights.
+    fn update(
+        &self,
+        total: &Tensor,
+        each: &[Tensor],
+        batch: usize,
+        y: &[Tensor],
+        y_pred: &[Tensor],
+        w: Option<&Tensor>,
+    ) -> Result<()> {
+        let count = ops::scalar_like(total, batch as f64)?;
+        self.loss_tracker.update(total, Some(&count))?;
+        for (t, l) in self.output_trackers.iter().zip(each) {
+            t.update(l, Some(&count))?;
+        }
+        for (m, &o) in self.metrics.iter().zip(&self.metric_outputs) {
+            m.update_state(&y[o], &y_pred[o], w)?;
+        }
+        Ok(())
+    }
+
+    /// `loss`, `<output>_loss` for each of several outputs, then the metrics.
+    fn logs(&self, prefix: &str) -> Result<Logs> {
+        let mut logs = Logs::new();
+        logs.insert(format!("{prefix}loss"), self.loss_tracker.result()?);
+        for (n, t) in self.names.iter().zip(&self.output_trackers) {
+            logs.insert(format!("{prefix}{n}_loss"), t.result()?);
+        }
+        for (k, m) in self.metric_keys.iter().zip(&self.metrics) {
+            logs.insert(format!("{prefix}{k}"), m.result()?);
+        }
+        Ok(logs)
+    }
+
+    fn reset(&self) -> Result<()> {
+        self.loss_tracker.reset_state()?;
+        for t in &self.output_trackers {
+            t.reset_state()?;
+        }
+        for m in &self.metrics {
+            m.reset_state()?;
+        }
+        Ok(())
+    }
+}
+
+/// `e` raised in the loss of output `name`, saying so.
+fn in_output(e: Error, name: &str) -> Error {
+    let tag = |op: String| format!("output '{name}': {op}");
+    match e {
+        Error::Shape { op, msg } => Error::Shape { op: tag(op), msg },
+        Error::DType { op, msg } => Error::DType { op: tag(op), msg },
+        Error::InvalidArgument { op, msg } => Error::InvalidArgument { op: tag(op), msg },
+        other => other,
+    }
+}
+
+/// `e` about `what` (`validation_data`), saying so in its message.
+fn in_context(e: Error, what: &str) -> Error {
+    let tag = |msg: String| format!("{what}: {msg}");
+    match e {
+        Error::Shape { op, msg } => Error::Shape { op, msg: tag(msg) },
+        Error::DType { op, msg } => Error::DType { op, msg: tag(msg) },
+        Error::InvalidArgument { op, msg } => Error::InvalidArgument { op, msg: tag(msg) },
+        other => other,
+    }
+}
+
+/// What `compile` set up: the optimizer, losses, metrics and the traced steps.
 pub struct Compiled {
     optimizer: Rc<dyn Optimizer>,
-    loss: Rc<dyn Loss>,
-    metrics: Vec<Rc<dyn Metric>>,
-    loss_tracker: Rc<Mean>,
+    heads: Rc<Heads>,
     train_step: Function<Tensor>,
     test_step: Function<Tensor>,
     predict_step: Function<Vec<Tensor>>,
 }
 
 impl Compiled {
+    /// The loss (of the first output, when there are several: see [`Compiled::losses`]).
     pub fn loss(&self) -> &Rc<dyn Loss> {
-        &self.loss
+        &self.heads.losses[0]
+    }
+    /// Each output's loss, in output order.
+    pub fn losses(&self) -> &[Rc<dyn Loss>] {
+        &self.heads.losses
+    }
+    /// Each output's factor in the total loss.
+    pub fn loss_weights(&self) -> &[f64] {
+        &self.heads.weights
     }
     pub fn optimizer(&self) -> &Rc<dyn Optimizer> {
         &self.optimizer
     }
+    /// Every output's metrics, in output order.
     pub fn metrics(&self) -> &[Rc<dyn Metric>] {
-        &self.metrics
+        &self.heads.metrics
+    }
+    /// The metrics' keys in the logs (`<output>_<metric>` when there are several outputs).
+    pub fn metric_keys(&self) -> &[String] {
+        &self.heads.metric_keys
     }
 }
 
 /// Training data: tensors `(x, y)` (sliced into batches by `fit`) or a dataset of
 /// `(x, y)` batches, either with per-sample weights as a third member (Keras's
-/// `(x, y, sample_weight)`; as `validation_data` too).
+/// `(x, y, sample_weight)`; as `validation_data` too). For a model with several inputs or
+/// outputs, `x` and `y` are lists: one tensor per input and per output, in order
+/// (`(vec![x1, x2], vec![y1, y2])`), all with the same rows; a sample weight then weighs
+/// every output's loss.
 pub enum FitData {
     Tensors(Tensor, Tensor),
     Dataset(Dataset<(Tensor, Tensor)>),
@@ -262,33 +703,125 @@ pub enum FitData {
     WeightedTensors(Tensor, Tensor, Tensor),
     /// A dataset of `(x, y, sample_weight)` batches.
     WeightedDataset(Dataset<(Tensor, Tensor, Tensor)>),
+    /// `(x, y)` as lists: a tensor per model input, a tensor per output.
+    MultiTensors(Vec<Tensor>, Vec<Tensor>),
+    /// `(x, y, sample_weight)` with `x` and `y` as lists.
+    WeightedMultiTensors(Vec<Tensor>, Vec<Tensor>, Tensor),
+    /// A dataset of `(x, y)` batches with `x` and `y` as lists.
+    MultiDataset(Dataset<(Vec<Tensor>, Vec<Tensor>)>),
+    /// A dataset of `(x, y, sample_weight)` batches with `x` and `y` as lists.
+    WeightedMultiDataset(Dataset<(Vec<Tensor>, Vec<Tensor>, Tensor)>),
 }
 
 impl FitData {
-    fn from_parts(x: Tensor, y: Tensor, w: Option<Tensor>) -> FitData {
+    fn from_parts(x: Vec<Tensor>, y: Vec<Tensor>, w: Option<Tensor>) -> FitData {
         match w {
-            Some(w) => FitData::WeightedTensors(x, y, w),
-            None => FitData::Tensors(x, y),
+            Some(w) => FitData::WeightedMultiTensors(x, y, w),
+            None => FitData::MultiTensors(x, y),
         }
     }
 
-    /// `(x, y, sample_weight)` of tensor data.
-    fn tensors(&self) -> Option<(&Tensor, &Tensor, Option<&Tensor>)> {
+    /// `(x, y, sample_weight)` of tensor data, `x` and `y` as lists.
+    fn tensors(&self) -> Option<(Vec<Tensor>, Vec<Tensor>, Option<Tensor>)> {
         match self {
-            FitData::Tensors(x, y) => Some((x, y, None)),
-            FitData::WeightedTensors(x, y, w) => Some((x, y, Some(w))),
-            FitData::Dataset(_) | FitData::WeightedDataset(_) => None,
+            FitData::Tensors(x, y) => Some((vec![x.clone()], vec![y.clone()], None)),
+            FitData::WeightedTensors(x, y, w) => {
+                Some((vec![x.clone()], vec![y.clone()], Some(w.clone())))
+            }
+            FitData::MultiTensors(x, y) => Some((x.clone(), y.clone(), None)),
+            FitData::WeightedMultiTensors(x, y, w) => Some((x.clone(), y.clone(), Some(w.clone()))),
+            FitData::Dataset(_)
+            | FitData::WeightedDataset(_)
+            | FitData::MultiDataset(_)
+            | FitData::WeightedMultiDataset(_) => None,
         }
     }
 
     fn is_weighted(&self) -> bool {
         matches!(
             self,
-            FitData::WeightedTensors(..) | FitData::WeightedDataset(_)
+            FitData::WeightedTensors(..)
+                | FitData::WeightedDataset(_)
+                | FitData::WeightedMultiTensors(..)
+                | FitData::WeightedMultiDataset(_)
         )
+    }
+
+    /// A fresh pass over a dataset's batches as `(x, y, sample_weight)` with lists; `None`
+    /// for tensor data.
+    fn batches(&self) -> Result<Option<(BatchIter, Option<usize>)>> {
+        let len = |c| match c {
+            crate::data::Cardinality::Finite(n) => Some(n as usize),
+            _ => None,
+        };
+        Ok(Some(match self {
+            FitData::Tensors(..)
+            | FitData::WeightedTensors(..)
+            | FitData::MultiTensors(..)
+            | FitData::WeightedMultiTensors(..) => return Ok(None),
+            FitData::Dataset(ds) => (
+                Box::new(ds.iter()?.map(|b| b.map(|(x, y)| (vec![x], vec![y], None)))) as BatchIter,
+                len(ds.cardinality()),
+            ),
+            FitData::WeightedDataset(ds) => (
+                Box::new(
+                    ds.iter()?
+                        .map(|b| b.map(|(x, y, w)| (vec![x], vec![y], Some(w)))),
+                ) as BatchIter,
+                len(ds.cardinality()),
+            ),
+            FitData::MultiDataset(ds) => (
+                Box::new(ds.iter()?.map(|b| b.map(|(x, y)| (x, y, None)))) as BatchIter,
+                len(ds.cardinality()),
+            ),
+            FitData::WeightedMultiDataset(ds) => (
+                Box::new(ds.iter()?.map(|b| b.map(|(x, y, w)| (x, y, Some(w))))) as BatchIter,
+                len(ds.cardinality()),
+            ),
+        }))
     }
 }
 
+impl From<(Vec<Tensor>, Vec<Tensor>)> for FitData {
+    fn from((x, y): (Vec<Tensor>, Vec<Tensor>)) -> Self {
+        FitData::MultiTensors(x, y)
+    }
+}
+impl From<(&[Tensor], &[Tensor])> for FitData {
+    fn from((x, y): (&[Tensor], &[Tensor])) -> Self {
+        FitData::MultiTensors(x.to_vec(), y.to_vec())
+    }
+}
+impl From<(Vec<Tensor>, Vec<Tensor>, Tensor)> for FitData {
+    fn from((x, y, w): (Vec<Tensor>, Vec<Tensor>, Tensor)) -> Self {
+        FitData::WeightedMultiTensors(x, y, w)
+    }
+}
+impl From<(&[Tensor], &[Tensor], &Tensor)> for FitData {
+    fn from((x, y, w): (&[Tensor], &[Tensor], &Tensor)) -> Self {
+        FitData::WeightedMultiTensors(x.to_vec(), y.to_vec(), w.clone())
+    }
+}
+impl From<Dataset<(Vec<Tensor>, Vec<Tensor>)>> for FitData {
+    fn from(ds: Dataset<(Vec<Tensor>, Vec<Tensor>)>) -> Self {
+        FitData::MultiDataset(ds)
+    }
+}
+impl From<&Dataset<(Vec<Tensor>, Vec<Tensor>)>> for FitData {
+    fn from(ds: &Dataset<(Vec<Tensor>, Vec<Tensor>)>) -> Self {
+        FitData::MultiDataset(ds.clone())
+    }
+}
+impl From<Dataset<(Vec<Tensor>, Vec<Tensor>, Tensor)>> for FitData {
+    fn from(ds: Dataset<(Vec<Tensor>, Vec<Tensor>, Tensor)>) -> Self {
+        FitData::WeightedMultiDataset(ds)
+    }
+}
+impl From<&Dataset<(Vec<Tensor>, Vec<Tensor>, Tensor)>> for FitData {
+    fn from(ds: &Dataset<(Vec<Tensor>, Vec<Tensor>, Tensor)>) -> Self {
+        FitData::WeightedMultiDataset(ds.clone())
+    }
+}
 impl From<(&Tensor, &Tensor)> for FitData {
     fn from((x, y): (&Tensor, &Tensor)) -> Self {
         FitData::Tensors(x.clone(), y.clone())
@@ -679,41 +1212,41 @@ impl Model {
 
     /// Configures training: the optimizer, the loss and the metrics (Keras's
     /// `compile(optimizer, loss, metrics)`). `"accuracy"` resolves to the accuracy that
-    /// fits the loss, as in Keras.
+    /// fits the loss, as in Keras. A model with several outputs gets `loss` and each metric
+    /// on every output; [`Model::compile_with`] sets them per output.
     pub fn compile(
         &self,
         optimizer: impl Optimizer + 'static,
         loss: impl Loss + 'static,
         metrics: Vec<MetricArg>,
     ) -> Result<()> {
-        let loss: Rc<dyn Loss> = Rc::new(loss);
-        let metrics = metrics
-            .into_iter()
-            .map(|m| match m {
-                MetricArg::Metric(m) => Ok(m),
-                MetricArg::Name(n) => super::metrics::get(&n, loss.name()),
-            })
-            .collect::<Result<Vec<_>>>()?;
+        self.compile_with(
+            optimizer,
+            CompileOptions::new(PerOutput::All(loss.into())).metrics(PerOutput::All(metrics)),
+        )
+    }
+
+    /// Keras's `compile` with a loss, a loss weight and metrics per output (see
+    /// [`CompileOptions`]). The total loss that `fit` minimises and logs as `loss` is
+    /// Σ loss_weight_i · loss_i plus the regularization penalties; with several outputs
+    /// the logs also hold each output's unweighted `<output>_loss` and its metrics as
+    /// `<output>_<metric>`.
+    pub fn compile_with(
+        &self,
+        optimizer: impl Optimizer + 'static,
+        options: CompileOptions,
+    ) -> Result<()> {
+        let heads = Rc::new(Heads::new(&self.core, options)?);
         let optimizer: Rc<dyn Optimizer> = Rc::new(optimizer);
-        let loss_tracker = Rc::new(Mean::new("loss")?);
         let train_step = {
-            let (core, opt, loss, metrics, tracker) = (
-                self.core.clone(),
-                optimizer.clone(),
-                loss.clone(),
-                metrics.clone(),
-                loss_tracker.clone(),
-            );
+            let (core, opt, heads) = (self.core.clone(), optimizer.clone(), heads.clone());
             function(move |a: &[Arg]| -> Result<Tensor> {
                 let (x, y, w) = batch_args(a)?;
                 let tape = GradientTape::new();
-                let y_pred = single(core.call(std::slice::from_ref(&x), true)?)?;
+                let y_pred = core.call(&x, true)?;
                 // After the forward pass: a model built on its first call has weights now.
                 let vars = core.collect(LayerRef::trainable_variables);
-                let mut total = loss.compute(&y, &y_pred, w.as_ref())?;
-                for penalty in core.losses()? {
-                    total = ops::add(&total, &penalty)?;
-                }
+                let (total, each) = heads.loss(&core, &y, &y_pred, w.as_ref())?;
                 let refs: Vec<&Variable> = vars.iter().collect();
                 let grads = tape.gradient(&total, &refs)?;
                 drop(tape);
@@ -723,26 +1256,18 @@ impl Model {
                     .filter_map(|(g, v)| g.map(|g| (g, v)))
                     .collect();
                 opt.apply_gradients(&pairs)?;
-                update_trackers(&tracker, &metrics, &total, &x, &y, &y_pred, w.as_ref())?;
+                heads.update(&total, &each, batch_rows(&x), &y, &y_pred, w.as_ref())?;
                 Ok(total)
             })
             .with_name("train_step")
         };
         let test_step = {
-            let (core, loss, metrics, tracker) = (
-                self.core.clone(),
-                loss.clone(),
-                metrics.clone(),
-                loss_tracker.clone(),
-            );
+            let (core, heads) = (self.core.clone(), heads.clone());
             function(move |a: &[Arg]| -> Result<Tensor> {
                 let (x, y, w) = batch_args(a)?;
-                let y_pred = single(core.call(std::slice::from_ref(&x), false)?)?;
-                let mut total = loss.compute(&y, &y_pred, w.as_ref())?;
-                for penalty in core.losses()? {
-                    total = ops::add(&total, &penalty)?;
-                }
-                update_trackers(&tracker, &metrics, &total, &x, &y, &y_pred, w.as_ref())?;
+                let y_pred = core.call(&x, false)?;
+                let (total, each) = heads.loss(&core, &y, &y_pred, w.as_ref())?;
+                heads.update(&total, &each, batch_rows(&x), &y, &y_pred, w.as_ref())?;
                 Ok(total)
             })
             .with_name("test_step")
@@ -760,14 +1285,18 @@ impl Model {
         };
         *self.compiled.borrow_mut() = Some(Rc::new(Compiled {
             optimizer,
-            loss,
-            metrics,
-            loss_tracker,
+            heads,
             train_step,
             test_step,
             predict_step,
         }));
         Ok(())
+    }
+
+    /// Keras's `output_names`: the name of the layer that makes each output (a
+    /// Sequential model's last layer), the keys of [`PerOutput::Map`] and of the logs.
+    pub fn output_names(&self) -> Vec<String> {
+        self.core.output_names()
     }
 
     /// Runs `f`'s step traced, or eagerly under `run_eagerly`.
@@ -789,26 +1318,17 @@ impl Model {
 
     /// The metric values (`loss` first among equals; keys sorted, as Keras 3 logs are).
     fn read_logs(&self, c: &Compiled, prefix: &str) -> Result<Logs> {
-        let mut logs = Logs::new();
-        logs.insert(format!("{prefix}loss"), c.loss_tracker.result()?);
-        for m in &c.metrics {
-            logs.insert(format!("{prefix}{}", m.name()), m.result()?);
-        }
-        Ok(logs)
+        c.heads.logs(prefix)
     }
 
     fn reset_metrics(&self, c: &Compiled) -> Result<()> {
-        c.loss_tracker.reset_state()?;
-        for m in &c.metrics {
-            m.reset_state()?;
-        }
-        Ok(())
+        c.heads.reset()
     }
 
     /// One gradient step on one batch; returns the logs after it (Keras's
     /// `train_on_batch`, with `reset_metrics=True`).
     pub fn train_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs> {
-        self.on_batch(true, x, y, None)
+        self.on_batch(true, std::slice::from_ref(x), std::slice::from_ref(y), None)
     }
 
     /// [`Model::train_on_batch`] with one weight per row of `x` (Keras's `sample_weight`;
@@ -819,12 +1339,33 @@ impl Model {
         y: &Tensor,
         sample_weight: &Tensor,
     ) -> Result<Logs> {
-        self.on_batch(true, x, y, Some(sample_weight))
+        self.on_batch(
+            true,
+            std::slice::from_ref(x),
+            std::slice::from_ref(y),
+            Some(sample_weight),
+        )
+    }
+
+    /// [`Model::train_on_batch`] for a model with several inputs or outputs: a tensor per
+    /// input in `x`, per output in `y`, and an optional weight per row for every output.
+    pub fn train_on_batch_many(
+        &self,
+        x: &[Tensor],
+        y: &[Tensor],
+        sample_weight: Option<&Tensor>,
+    ) -> Result<Logs> {
+        self.on_batch(true, x, y, sample_weight)
     }
 
     /// The loss and metrics on one batch, without training.
     pub fn test_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs> {
-        self.on_batch(false, x, y, None)
+        self.on_batch(
+            false,
+            std::slice::from_ref(x),
+            std::slice::from_ref(y),
+            None,
+        )
     }
 
     /// [`Model::test_on_batch`] with one weight per row of `x`.
@@ -834,19 +1375,38 @@ impl Model {
         y: &Tensor,
         sample_weight: &Tensor,
     ) -> Result<Logs> {
-        self.on_batch(false, x, y, Some(sample_weight))
+        self.on_batch(
+            false,
+            std::slice::from_ref(x),
+            std::slice::from_ref(y),
+            Some(sample_weight),
+        )
     }
 
-    fn on_batch(&self, train: bool, x: &Tensor, y: &Tensor, w: Option<&Tensor>) -> Result<Logs> {
+    /// [`Model::test_on_batch`] for a model with several inputs or outputs.
+    pub fn test_on_batch_many(
+        &self,
+        x: &[Tensor],
+        y: &[Tensor],
+        sample_weight: Option<&Tensor>,
+    ) -> Result<Logs> {
+        self.on_batch(false, x, y, sample_weight)
+    }
+
+    fn on_batch(
+        &self,
+        train: bool,
+        x: &[Tensor],
+        y: &[Tensor],
+        w: Option<&Tensor>,
+    ) -> Result<Logs> {
         let op = if train {
             "train_on_batch"
         } else {
             "test_on_batch"
         };
         let c = self.compiled_or_err(op)?;
-        if let Some(w) = w {
-            check_sample_weight(op, x, w)?;
-        }
+        check_tensors(op, &self.core.arity(), x, Some(y), w)?;
         self.reset_metrics(&c)?;
         let step = if train { &c.train_step } else { &c.test_step };
         self.run_step(step, &step_args(x, y, w, None))?;
@@ -855,44 +1415,91 @@ impl Model {
 
     /// The outputs for one batch.
     pub fn predict_on_batch(&self, x: &Tensor) -> Result<Tensor> {
+        self.one_output("predict_on_batch", "predict_on_batch_many")?;
+        let mut out = self.predict_on_batch_many(std::slice::from_ref(x))?;
+        Ok(out.remove(0))
+    }
+
+    /// Every output for one batch of a model with several inputs or outputs.
+    pub fn predict_on_batch_many(&self, x: &[Tensor]) -> Result<Vec<Tensor>> {
         let c = self.compiled_or_err("predict_on_batch")?;
-        single(self.run_step(&c.predict_step, &[Arg::from(x)])?)
+        check_tensors("predict_on_batch", &self.core.arity(), x, None, None)?;
+        let args: Vec<Arg> = x.iter().map(Arg::from).collect();
+        self.run_step(&c.predict_step, &args)
+    }
+
+    /// An error for a one-output API (`predict`) called on a model with several outputs,
+    /// pointing to the one that returns them all.
+    fn one_output(&self, op: &str, instead: &str) -> Result<()> {
+        let names = self.core.output_names();
+        if names.len() != 1 {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "model '{}' has {} outputs ({}); use {instead}, which returns them all",
+                    self.core.name,
+                    names.len(),
+                    quoted(&names)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The outputs for `x`, computed `batch_size` rows at a time (the model need not be
-    /// compiled).
+    /// compiled). A model with several outputs needs [`Model::predict_many`].
     pub fn predict(&self, x: &Tensor, options: EvaluateOptions) -> Result<Tensor> {
+        self.one_output("predict", "predict_many")?;
+        let mut out = self.predict_many(std::slice::from_ref(x), options)?;
+        Ok(out.remove(0))
+    }
+
+    /// Keras's `predict` for a model with several inputs or outputs: a tensor per input
+    /// in `x` (the same rows in each), every output in order.
+    pub fn predict_many(&self, x: &[Tensor], options: EvaluateOptions) -> Result<Vec<Tensor>> {
         if options.sample_weight.is_some() {
             return Err(Error::invalid("predict", "predict takes no sample_weight"));
         }
-        let n = rows("predict", x)?;
+        check_tensors("predict", &self.core.arity(), x, None, None)?;
+        let n = rows("predict", &x[0])?;
         if n == 0 {
             return Err(Error::invalid("predict", "the input has no rows"));
         }
         let step = self.compiled();
         let batch = options.batch_size.max(1);
-        let mut outs = Vec::new();
+        let mut outs: Vec<Vec<Tensor>> = Vec::new();
         let mut progress = Progress::new(options.verbose, Some(n.div_ceil(batch)));
+        let device = crate::device::current_device()?;
         for (i, start) in (0..n).step_by(batch).enumerate() {
-            let xb = slice_rows(x, start, (start + batch).min(n))?;
-            let xb = xb.on(&crate::device::current_device()?)?;
-            let y = match &step {
-                Some(c) => single(self.run_step(&c.predict_step, &[Arg::from(&xb)])?)?,
-                None => self.call(&xb, false)?,
+            let end = (start + batch).min(n);
+            let xb = x
+                .iter()
+                .map(|t| slice_rows(t, start, end)?.on(&device))
+                .collect::<Result<Vec<_>>>()?;
+            let ys = match &step {
+                Some(c) => {
+                    let args: Vec<Arg> = xb.iter().map(Arg::from).collect();
+                    self.run_step(&c.predict_step, &args)?
+                }
+                None => self.core.call(&xb, false)?,
             };
-            outs.push(y);
+            outs.resize_with(ys.len(), Vec::new);
+            for (o, y) in outs.iter_mut().zip(ys) {
+                o.push(y);
+            }
             progress.update(i + 1, &mut || Ok(Logs::new()))?;
         }
         progress.finish(&Logs::new());
-        let refs: Vec<&Tensor> = outs.iter().collect();
-        ops::concat(&refs, 0)
+        outs.iter()
+            .map(|parts| ops::concat(&parts.iter().collect::<Vec<_>>(), 0))
+            .collect()
     }
 
     /// The loss and metrics over `data` (Keras's `evaluate`), as logs.
     pub fn evaluate(&self, data: impl Into<FitData>, options: EvaluateOptions) -> Result<Logs> {
         let c = self.compiled_or_err("evaluate")?;
         let data = attach_sample_weight("evaluate", data.into(), options.sample_weight)?;
-        check_data("evaluate", &data)?;
+        check_data("evaluate", &self.core.arity(), &data)?;
         let mut callbacks = CallbackList::new(options.callbacks);
         self.run_evaluation(
             &c,
@@ -917,7 +1524,7 @@ impl Model {
         let op = if prefix.is_empty() { "evaluate" } else { "fit" };
         self.reset_metrics(c)?;
         callbacks.on_test_begin(self)?;
-        let mut batches = Batches::new(op, data, batch_size, false, None)?;
+        let mut batches = Batches::new(op, data, batch_size, self.core.arity(), None)?;
         let mut progress = Progress::new(verbose, batches.len());
         let mut step = 0;
         while let Some(args) = batches.next_batch()? {
@@ -944,7 +1551,11 @@ impl Model {
             return Err(both_weights_error("fit"));
         }
         let data = attach_sample_weight("fit", data, options.sample_weight)?;
-        check_data("fit", &data)?;
+        let arity = self.core.arity();
+        check_data("fit", &arity, &data)?;
+        if let Some(v) = &options.validation_data {
+            check_data("fit", &arity, v).map_err(|e| in_context(e, "validation_data"))?;
+        }
         let (train, validation) = match (data.tensors(), options.validation_split) {
             (Some((x, y, w)), split) if split > 0.0 => {
                 if !(0.0..1.0).contains(&split) {
@@ -953,14 +1564,17 @@ impl Model {
                         format!("validation_split must be in [0, 1), got {split}"),
                     ));
                 }
-                let n = rows("fit", x)?;
+                let n = rows("fit", &x[0])?;
                 let keep = n - ((n as f64) * split) as usize;
-                // The weights split with their rows: the held-out rows keep theirs.
+                // Every tensor splits by the same rows; the held-out rows keep their weights.
                 let part = |a, b| -> Result<FitData> {
+                    let cut = |ts: &[Tensor]| -> Result<Vec<Tensor>> {
+                        ts.iter().map(|t| slice_rows(t, a, b)).collect()
+                    };
                     Ok(FitData::from_parts(
-                        slice_rows(x, a, b)?,
-                        slice_rows(y, a, b)?,
-                        w.map(|w| slice_rows(w, a, b)).transpose()?,
+                        cut(&x)?,
+                        cut(&y)?,
+                        w.as_ref().map(|w| slice_rows(w, a, b)).transpose()?,
                     ))
                 };
                 (part(0, keep)?, Some(part(keep, n)?))
@@ -990,7 +1604,8 @@ impl Model {
             self.reset_metrics(&c)?;
             shuffle_seed = shuffle_seed.wrapping_add(1);
             let shuffle = options.shuffle.then_some(shuffle_seed);
-            let mut batches = Batches::new("fit", &train, options.batch_size, true, shuffle)?;
+            let mut batches =
+                Batches::new("fit", &train, options.batch_size, arity.clone(), shuffle)?;
             let total = options.steps_per_epoch.map_or(batches.len(), |s| {
                 batches.len().map_or(Some(s), |n| Some(n.min(s)))
             });
@@ -1059,12 +1674,11 @@ impl Model {
     /// whose output on the first batch is not finite, found by running the layers eagerly.
     fn diagnose_non_finite(&self, data: &FitData, epoch: usize, loss: f64) -> Error {
         let culprit = (|| -> Result<Option<String>> {
-            let first = match data {
-                FitData::Tensors(x, _) | FitData::WeightedTensors(x, ..) => {
-                    Some(slice_rows(x, 0, rows("fit", x)?.min(32))?)
-                }
-                FitData::Dataset(ds) => ds.iter()?.next().transpose()?.map(|b| b.0),
-                FitData::WeightedDataset(ds) => ds.iter()?.next().transpose()?.map(|b| b.0),
+            // The first input of the first batch (the Sequential walk below needs no more).
+            let first = match (data.tensors(), data.batches()?) {
+                (Some((x, ..)), _) => Some(slice_rows(&x[0], 0, rows("fit", &x[0])?.min(32))?),
+                (None, Some((mut iter, _))) => iter.next().transpose()?.map(|b| b.0[0].clone()),
+                (None, None) => None,
             };
             let Some(x) = first else {
                 return Ok(None);
@@ -1115,44 +1729,25 @@ fn all_finite(t: &Tensor) -> Result<bool> {
     ops::reduce_all(&ops::is_finite(t)?, Axes::All, false)?.to_scalar::<bool>()
 }
 
-/// The loss tracker and the metrics, updated in the step. As in Keras, the tracker weighs
-/// each batch's (already sample-weighted) loss by the batch size, while the metrics take
-/// the sample weights.
-fn update_trackers(
-    tracker: &Mean,
-    metrics: &[Rc<dyn Metric>],
-    loss: &Tensor,
-    x: &Tensor,
-    y: &Tensor,
-    y_pred: &Tensor,
-    sample_weight: Option<&Tensor>,
-) -> Result<()> {
-    let batch = x.shape().first().copied().unwrap_or(1);
-    tracker.update(loss, Some(&ops::scalar_like(loss, batch as f64)?))?;
-    for m in metrics {
-        m.update_state(y, y_pred, sample_weight)?;
-    }
-    Ok(())
+/// The rows of a batch, for the loss trackers' weights.
+fn batch_rows(x: &[Tensor]) -> usize {
+    x.first()
+        .and_then(|x| x.shape().first().copied())
+        .unwrap_or(1)
 }
 
-fn single(mut outs: Vec<Tensor>) -> Result<Tensor> {
-    if outs.len() != 1 {
-        return Err(Error::invalid(
-            "fit",
-            format!(
-                "compile/fit support models with one output; this one has {}",
-                outs.len()
-            ),
-        ));
-    }
-    Ok(outs.remove(0))
-}
-
-/// A step's arguments: `x`, `y`, whether a sample weight follows (a host value, so the
-/// weighted and unweighted steps are traced apart), the weight if so, and — when the step
-/// gathers its batch from the whole data — the row indices.
-fn step_args(x: &Tensor, y: &Tensor, w: Option<&Tensor>, idx: Option<&Tensor>) -> Vec<Arg> {
-    let mut args = vec![Arg::from(x), Arg::from(y), Arg::Bool(w.is_some())];
+/// A step's arguments: how many `x` and `y` tensors there are and whether a sample weight
+/// follows (host values, so that each layout is traced apart), the `x` tensors, the `y`
+/// tensors, the weight if any, and — when the step gathers its batch from the whole data —
+/// the row indices.
+fn step_args(x: &[Tensor], y: &[Tensor], w: Option<&Tensor>, idx: Option<&Tensor>) -> Vec<Arg> {
+    let mut args = vec![
+        Arg::Int(x.len() as i64),
+        Arg::Int(y.len() as i64),
+        Arg::Bool(w.is_some()),
+    ];
+    args.extend(x.iter().map(Arg::from));
+    args.extend(y.iter().map(Arg::from));
     args.extend(w.map(Arg::from));
     args.extend(idx.map(Arg::from));
     args
@@ -1160,18 +1755,36 @@ fn step_args(x: &Tensor, y: &Tensor, w: Option<&Tensor>, idx: Option<&Tensor>) -
 
 /// `(x, y, sample_weight)` of a step from [`step_args`]: the batch itself, or the rows of
 /// the whole data that the index tensor picks (so the gather is part of the plan).
-fn batch_args(a: &[Arg]) -> Result<(Tensor, Tensor, Option<Tensor>)> {
-    let (x, y) = (a[0].tensor()?.clone(), a[1].tensor()?.clone());
-    let weighted = a[2].bool()?;
+fn batch_args(a: &[Arg]) -> Result<(Vec<Tensor>, Vec<Tensor>, Option<Tensor>)> {
+    let count = |a: &Arg| -> Result<usize> {
+        usize::try_from(a.int()?).map_err(|_| Error::invalid("step", "a negative tensor count"))
+    };
+    let (nx, ny, weighted) = (count(&a[0])?, count(&a[1])?, a[2].bool()?);
+    let tensors = |from: usize, n: usize| -> Result<Vec<Tensor>> {
+        a[from..from + n]
+            .iter()
+            .map(|t| t.tensor().cloned())
+            .collect()
+    };
+    let x = tensors(3, nx)?;
+    let y = tensors(3 + nx, ny)?;
+    let mut next = 3 + nx + ny;
     let w = match weighted {
-        true => Some(a[3].tensor()?.clone()),
+        true => {
+            next += 1;
+            Some(a[next - 1].tensor()?.clone())
+        }
         false => None,
     };
-    match a.get(3 + usize::from(weighted)) {
+    match a.get(next) {
         Some(idx) => {
             let idx = idx.tensor()?;
-            let w = w.map(|w| ops::gather(&w, idx, 0, 0)).transpose()?;
-            Ok((ops::gather(&x, idx, 0, 0)?, ops::gather(&y, idx, 0, 0)?, w))
+            let take = |t: &Tensor| ops::gather(t, idx, 0, 0);
+            Ok((
+                x.iter().map(take).collect::<Result<_>>()?,
+                y.iter().map(take).collect::<Result<_>>()?,
+                w.as_ref().map(take).transpose()?,
+            ))
         }
         None => Ok((x, y, w)),
     }
@@ -1201,24 +1814,92 @@ fn check_sample_weight(op: &str, x: &Tensor, w: &Tensor) -> Result<()> {
 }
 
 /// Tensor data must agree on its rows (datasets are checked batch by batch).
-fn check_data(op: &str, data: &FitData) -> Result<()> {
+fn check_data(op: &str, arity: &Arity, data: &FitData) -> Result<()> {
     let Some((x, y, w)) = data.tensors() else {
         return Ok(());
     };
-    let n = rows(op, x)?;
-    if rows(op, y)? != n {
-        return Err(Error::shape(
+    check_tensors(op, arity, &x, Some(&y), w.as_ref())
+}
+
+/// `x` (and `y`, when given) must hold a tensor per model input (output), every tensor
+/// and the sample weight with the same rows.
+fn check_tensors(
+    op: &str,
+    arity: &Arity,
+    x: &[Tensor],
+    y: Option<&[Tensor]>,
+    w: Option<&Tensor>,
+) -> Result<()> {
+    let model = &arity.model;
+    if let Some(inputs) = &arity.inputs
+        && x.len() != inputs.len()
+    {
+        return Err(Error::invalid(
             op,
             format!(
-                "x has {n} rows but y has {} (shapes {:?} and {:?})",
-                y.shape()[0],
-                x.shape(),
-                y.shape()
+                "x has {} tensor(s) but model '{model}' has {} input(s) ({}); give one \
+                 tensor per input, in order",
+                x.len(),
+                inputs.len(),
+                quoted(inputs)
             ),
         ));
     }
+    if x.is_empty() {
+        return Err(Error::invalid(op, "x has no tensors"));
+    }
+    if let Some(y) = y
+        && y.len() != arity.outputs.len()
+    {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "y has {} tensor(s) but model '{model}' has {} output(s) ({}); give one \
+                 tensor per output, in order",
+                y.len(),
+                arity.outputs.len(),
+                quoted(&arity.outputs)
+            ),
+        ));
+    }
+    // `x` when there is one, else `x[1] (input 'b')`.
+    let label = |what: &str, i: usize, count: usize, names: Option<&Vec<String>>| match count {
+        1 => what.to_string(),
+        _ => match names.and_then(|n| n.get(i)) {
+            Some(n) => format!(
+                "{what}[{i}] ({}'{n}')",
+                if what == "x" { "input " } else { "output " }
+            ),
+            None => format!("{what}[{i}]"),
+        },
+    };
+    let n = rows(op, &x[0])?;
+    let first = label("x", 0, x.len(), arity.inputs.as_ref());
+    let tensors = x
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, t)| (label("x", i, x.len(), arity.inputs.as_ref()), t))
+        .chain(y.unwrap_or_default().iter().enumerate().map(|(i, t)| {
+            let count = y.map_or(0, <[Tensor]>::len);
+            (label("y", i, count, Some(&arity.outputs)), t)
+        }));
+    for (name, t) in tensors {
+        if rows(op, t)? != n {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "{first} has {n} rows but {name} has {} (shapes {:?} and {:?}); every \
+                     tensor needs the same rows",
+                    t.shape()[0],
+                    x[0].shape(),
+                    t.shape()
+                ),
+            ));
+        }
+    }
     if let Some(w) = w {
-        check_sample_weight(op, x, w)?;
+        check_sample_weight(op, &x[0], w)?;
     }
     Ok(())
 }
@@ -1230,11 +1911,15 @@ fn attach_sample_weight(op: &str, data: FitData, w: Option<Tensor>) -> Result<Fi
     };
     match data {
         FitData::Tensors(x, y) => Ok(FitData::WeightedTensors(x, y, w)),
-        FitData::WeightedTensors(..) => Err(Error::invalid(
+        FitData::MultiTensors(x, y) => Ok(FitData::WeightedMultiTensors(x, y, w)),
+        FitData::WeightedTensors(..) | FitData::WeightedMultiTensors(..) => Err(Error::invalid(
             op,
             "sample_weight is given twice: in the data (x, y, sample_weight) and in the options",
         )),
-        FitData::Dataset(_) | FitData::WeightedDataset(_) => Err(Error::invalid(
+        FitData::Dataset(_)
+        | FitData::WeightedDataset(_)
+        | FitData::MultiDataset(_)
+        | FitData::WeightedMultiDataset(_) => Err(Error::invalid(
             op,
             "sample_weight needs tensor data; a dataset carries its weights as \
              (x, y, sample_weight) elements",
@@ -1243,18 +1928,45 @@ fn attach_sample_weight(op: &str, data: FitData, w: Option<Tensor>) -> Result<Fi
 }
 
 /// `data` weighted by `class_weight`: tensors at once, a dataset batch by batch (on the
-/// host, as Keras's `class_weight` map over a `tf.data` pipeline).
+/// host, as Keras's `class_weight` map over a `tf.data` pipeline). As in Keras, only for
+/// one output.
 fn attach_class_weight(op: &'static str, data: FitData, cw: ClassWeight) -> Result<FitData> {
+    let one = |y: &[Tensor]| -> Result<()> {
+        if y.len() != 1 {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "class_weight is only supported for models with one output (as in \
+                     Keras); y has {} tensors: give a sample_weight instead",
+                    y.len()
+                ),
+            ));
+        }
+        Ok(())
+    };
     match data {
         FitData::Tensors(x, y) => {
             let w = class_sample_weights(op, &y, &cw)?;
             Ok(FitData::WeightedTensors(x, y, w))
         }
+        FitData::MultiTensors(x, y) => {
+            one(&y)?;
+            let w = class_sample_weights(op, &y[0], &cw)?;
+            Ok(FitData::WeightedMultiTensors(x, y, w))
+        }
         FitData::Dataset(ds) => Ok(FitData::WeightedDataset(ds.map(move |(x, y)| {
             let w = class_sample_weights(op, &y, &cw)?;
             Ok((x, y, w))
         }))),
-        FitData::WeightedTensors(..) | FitData::WeightedDataset(_) => Err(both_weights_error(op)),
+        FitData::MultiDataset(ds) => Ok(FitData::WeightedMultiDataset(ds.map(move |(x, y)| {
+            one(&y)?;
+            let w = class_sample_weights(op, &y[0], &cw)?;
+            Ok((x, y, w))
+        }))),
+        FitData::WeightedTensors(..)
+        | FitData::WeightedDataset(_)
+        | FitData::WeightedMultiTensors(..)
+        | FitData::WeightedMultiDataset(_) => Err(both_weights_error(op)),
     }
 }
 
@@ -1337,14 +2049,14 @@ fn slice_rows(x: &Tensor, start: usize, end: usize) -> Result<Tensor> {
     ops::slice(x, &begin, &size)
 }
 
-/// A dataset's batches as `(x, y, sample_weight)`.
-type BatchIter = Box<dyn Iterator<Item = Result<(Tensor, Tensor, Option<Tensor>)>>>;
+/// A dataset's batches as `(x, y, sample_weight)`, `x` and `y` as lists.
+type BatchIter = Box<dyn Iterator<Item = Result<(Vec<Tensor>, Vec<Tensor>, Option<Tensor>)>>>;
 
 /// The batches of an epoch, as step arguments.
 enum Batches {
     Tensors {
-        x: Tensor,
-        y: Tensor,
+        x: Vec<Tensor>,
+        y: Vec<Tensor>,
         w: Option<Tensor>,
         order: Vec<i32>,
         batch: usize,
@@ -1352,6 +2064,7 @@ enum Batches {
     },
     Dataset {
         op: &'static str,
+        arity: Arity,
         iter: BatchIter,
         len: Option<usize>,
     },
@@ -1362,52 +2075,42 @@ impl Batches {
         op: &'static str,
         data: &FitData,
         batch_size: usize,
-        _training: bool,
+        arity: Arity,
         shuffle: Option<u64>,
     ) -> Result<Batches> {
-        let len = |c| match c {
-            crate::data::Cardinality::Finite(n) => Some(n as usize),
-            _ => None,
-        };
-        match data {
-            FitData::Tensors(..) | FitData::WeightedTensors(..) => {
-                check_data(op, data)?;
-                let (x, y, w) = data.tensors().expect("tensor data");
-                let n = rows(op, x)?;
-                if batch_size == 0 {
-                    return Err(Error::invalid(op, "batch_size must be positive"));
-                }
-                let mut order: Vec<i32> = (0..n as i32).collect();
-                if let Some(seed) = shuffle {
-                    let mut state = seed;
-                    for i in (1..n).rev() {
-                        state = state
-                            .wrapping_mul(6_364_136_223_846_793_005)
-                            .wrapping_add(1_442_695_040_888_963_407);
-                        let j = ((state >> 33) % (i as u64 + 1)) as usize;
-                        order.swap(i, j);
-                    }
-                }
-                Ok(Batches::Tensors {
-                    x: x.clone(),
-                    y: y.clone(),
-                    w: w.cloned(),
-                    order,
-                    batch: batch_size,
-                    next: 0,
-                })
-            }
-            FitData::Dataset(ds) => Ok(Batches::Dataset {
+        if let Some((iter, len)) = data.batches()? {
+            return Ok(Batches::Dataset {
                 op,
-                iter: Box::new(ds.iter()?.map(|b| b.map(|(x, y)| (x, y, None)))),
-                len: len(ds.cardinality()),
-            }),
-            FitData::WeightedDataset(ds) => Ok(Batches::Dataset {
-                op,
-                iter: Box::new(ds.iter()?.map(|b| b.map(|(x, y, w)| (x, y, Some(w))))),
-                len: len(ds.cardinality()),
-            }),
+                arity,
+                iter,
+                len,
+            });
         }
+        check_data(op, &arity, data)?;
+        let (x, y, w) = data.tensors().expect("tensor data");
+        let n = rows(op, &x[0])?;
+        if batch_size == 0 {
+            return Err(Error::invalid(op, "batch_size must be positive"));
+        }
+        let mut order: Vec<i32> = (0..n as i32).collect();
+        if let Some(seed) = shuffle {
+            let mut state = seed;
+            for i in (1..n).rev() {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let j = ((state >> 33) % (i as u64 + 1)) as usize;
+                order.swap(i, j);
+            }
+        }
+        Ok(Batches::Tensors {
+            x,
+            y,
+            w,
+            order,
+            batch: batch_size,
+            next: 0,
+        })
     }
 
     fn len(&self) -> Option<usize> {
@@ -1432,15 +2135,16 @@ impl Batches {
                 }
                 let end = (*next + *batch).min(order.len());
                 let rows = &order[*next..end];
-                let idx = crate::device::with_device(x.device(), || {
+                let idx = crate::device::with_device(x[0].device(), || {
                     Tensor::from_slice(rows, [rows.len()])
                 })?;
                 *next = end;
                 let device = crate::device::current_device()?;
                 let w = w.as_ref();
-                if x.device() == &device
-                    && y.device() == &device
-                    && w.is_none_or(|w| w.device() == &device)
+                if x.iter()
+                    .chain(y.iter())
+                    .chain(w)
+                    .all(|t| t.device() == &device)
                 {
                     // The gather of the batch's rows becomes part of the step's plan.
                     return Ok(Some(step_args(x, y, w, Some(&idx))));
@@ -1452,16 +2156,18 @@ impl Batches {
                         ops::gather(t, &idx.on(t.device())?, 0, 0)?.on(&device)
                     })
                 };
+                let xb = x.iter().map(take).collect::<Result<Vec<_>>>()?;
+                let yb = y.iter().map(take).collect::<Result<Vec<_>>>()?;
                 let wb = w.map(take).transpose()?;
-                Ok(Some(step_args(&take(x)?, &take(y)?, wb.as_ref(), None)))
+                Ok(Some(step_args(&xb, &yb, wb.as_ref(), None)))
             }
-            Batches::Dataset { op, iter, .. } => match iter.next() {
+            Batches::Dataset {
+                op, arity, iter, ..
+            } => match iter.next() {
                 None => Ok(None),
                 Some(b) => {
                     let (x, y, w) = b?;
-                    if let Some(w) = &w {
-                        check_sample_weight(op, &x, w)?;
-                    }
+                    check_tensors(op, arity, &x, Some(&y), w.as_ref())?;
                     Ok(Some(step_args(&x, &y, w.as_ref(), None)))
                 }
             },
