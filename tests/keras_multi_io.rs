@@ -581,3 +581,72 @@ fn bad_data_and_options_name_the_problem() {
         assert_names(&e, &["predict_on_batch_many"]);
     });
 }
+
+/// Shuffled small batches keep every tensor's rows together: `p = a·[1, -2] + 0.5` and
+/// `q = a·[0.5, 1] + b·[-1, 2] - 0.3` are recovered from data whose rows of weight 0 carry
+/// wild targets, which only works if `a`, `b`, both targets and the weights are gathered by
+/// the same rows.
+#[test]
+fn shuffled_batches_keep_every_tensors_rows_together() {
+    with_device(&Device::cpu(), || {
+        wgflow::keras::set_random_seed(11);
+        let n = 96;
+        let mut g = Gen::new(12);
+        let a = g.vec_f32(n * 2, -1.0, 1.0);
+        let b = g.vec_f32(n * 2, -1.0, 1.0);
+        let (mut p, mut q, mut w) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..n {
+            let (a0, a1, b0, b1) = (a[2 * i], a[2 * i + 1], b[2 * i], b[2 * i + 1]);
+            let wild = i % 5 == 0;
+            p.push(if wild { 40.0 } else { a0 - 2.0 * a1 + 0.5 });
+            q.push(if wild {
+                -40.0
+            } else {
+                0.5 * a0 + a1 - b0 + 2.0 * b1 - 0.3
+            });
+            w.push(if wild { 0.0f32 } else { 1.0 });
+        }
+        let ia = Input::named(&[2], "a");
+        let ib = Input::named(&[2], "b");
+        let op = Dense::new(1)
+            .into_ref()
+            .with_name("p")
+            .apply(&[&ia])
+            .unwrap();
+        let ab = Concatenate::new().into_ref().apply(&[&ia, &ib]).unwrap();
+        let oq = Dense::new(1)
+            .into_ref()
+            .with_name("q")
+            .apply(&[&ab])
+            .unwrap();
+        let model = Model::new(&[ia, ib], &[op, oq], "aligned").unwrap();
+        model
+            .compile_with(
+                SGD::new(0.1),
+                CompileOptions::new(PerOutput::All("mse".into())),
+            )
+            .unwrap();
+        let x = vec![
+            Tensor::from_slice(&a, [n, 2]).unwrap(),
+            Tensor::from_slice(&b, [n, 2]).unwrap(),
+        ];
+        let y = vec![
+            Tensor::from_slice(&p, [n, 1]).unwrap(),
+            Tensor::from_slice(&q, [n, 1]).unwrap(),
+        ];
+        let mut o = quiet(60, 8);
+        o.shuffle = true;
+        o.sample_weight = Some(Tensor::from_slice(&w, [n]).unwrap());
+        let h = model.fit((x, y), o).unwrap();
+        assert!(h.get("loss").unwrap()[59] < 1e-4, "{:?}", h.get("loss"));
+        let wp = model.get_layer("p").unwrap().weights();
+        let wq = model.get_layer("q").unwrap().weights();
+        let close = |what, v: &Variable, want: &[f64]| {
+            common::assert_close(what, &values(&v.read_value()), want, 2e-2, 0.0)
+        };
+        close("p kernel", &wp[0], &[1.0, -2.0]);
+        close("p bias", &wp[1], &[0.5]);
+        close("q kernel", &wq[0], &[0.5, 1.0, -1.0, 2.0]);
+        close("q bias", &wq[1], &[-0.3]);
+    });
+}
