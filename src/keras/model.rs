@@ -882,13 +882,15 @@ pub struct FitOptions {
     pub initial_epoch: usize,
     /// Stops each epoch after this many batches.
     pub steps_per_epoch: Option<usize>,
-    /// One float weight per row of tensor `x` (Keras's `sample_weight`), shuffled, batched
-    /// and split off by `validation_split` with `x` and `y`. A dataset carries its weights
-    /// as `(x, y, sample_weight)` elements instead.
+    /// One float weight per row of tensor `x` (Keras's `sample_weight`; with several
+    /// outputs it weighs each output's loss and metrics), shuffled, batched and split off
+    /// by `validation_split` with `x` and `y`. A dataset carries its weights as
+    /// `(x, y, sample_weight)` elements instead.
     pub sample_weight: Option<Tensor>,
     /// A weight per class (Keras's `class_weight`): each training row is weighted by its
     /// label's class (the rounded label of `y` shaped `[n]` or `[n, 1]`, the argmax of a
-    /// one-hot row). Not with `sample_weight`, as in Keras; not applied to validation.
+    /// one-hot row). Not with `sample_weight`, nor for a model with several outputs, as
+    /// in Keras; not applied to validation.
     pub class_weight: Option<ClassWeight>,
 }
 
