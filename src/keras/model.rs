@@ -494,10 +494,11 @@ impl Heads {
                     MetricArg::Name(n) => super::metrics::get(&n, losses[o].name())?,
                 };
                 // A metric object holds its state: watching two outputs would mix them.
-                if let Some(j) = metrics
-                    .iter()
-                    .position(|p: &Rc<dyn Metric>| std::ptr::addr_eq(Rc::as_ptr(p), Rc::as_ptr(&m)))
-                {
+                let same = |j: &usize| {
+                    let p: &Rc<dyn Metric> = &metrics[*j];
+                    metric_outputs[*j] != o && std::ptr::addr_eq(Rc::as_ptr(p), Rc::as_ptr(&m))
+                };
+                if let Some(j) = (0..metrics.len()).find(same) {
                     return Err(Error::invalid(
                         "compile",
                         format!(
