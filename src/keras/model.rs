@@ -1865,28 +1865,29 @@ fn check_tensors(
             ),
         ));
     }
-    // `x` when there is one, else `x[1] (input 'b')`.
-    let label = |what: &str, i: usize, count: usize, names: Option<&Vec<String>>| match count {
-        1 => what.to_string(),
-        _ => match names.and_then(|n| n.get(i)) {
-            Some(n) => format!(
-                "{what}[{i}] ({}'{n}')",
-                if what == "x" { "input " } else { "output " }
-            ),
-            None => format!("{what}[{i}]"),
-        },
+    // `x` when there is one tensor, else `x[1] (input 'b')`.
+    let label = |what: &str, kind: &str, i: usize, names: Option<&Vec<String>>, count: usize| match (
+        count,
+        names.and_then(|n| n.get(i)),
+    ) {
+        (1, _) => what.to_string(),
+        (_, Some(n)) => format!("{what}[{i}] ({kind} '{n}')"),
+        (_, None) => format!("{what}[{i}]"),
     };
+    let inputs = arity.inputs.as_ref();
+    let y = y.unwrap_or_default();
     let n = rows(op, &x[0])?;
-    let first = label("x", 0, x.len(), arity.inputs.as_ref());
+    let first = label("x", "input", 0, inputs, x.len());
     let tensors = x
         .iter()
         .enumerate()
         .skip(1)
-        .map(|(i, t)| (label("x", i, x.len(), arity.inputs.as_ref()), t))
-        .chain(y.unwrap_or_default().iter().enumerate().map(|(i, t)| {
-            let count = y.map_or(0, <[Tensor]>::len);
-            (label("y", i, count, Some(&arity.outputs)), t)
-        }));
+        .map(|(i, t)| (label("x", "input", i, inputs, x.len()), t))
+        .chain(
+            y.iter()
+                .enumerate()
+                .map(|(i, t)| (label("y", "output", i, Some(&arity.outputs), y.len()), t)),
+        );
     for (name, t) in tensors {
         if rows(op, t)? != n {
             return Err(Error::shape(
