@@ -1017,3 +1017,211 @@ fn recurrent_and_embedding_layers_trace() {
         });
     }
 }
+
+fn fixture_state_layer(case: &str) -> LayerRef {
+    match case {
+        "lstm_state" | "lstm_state_zero" => LSTM::new(3).return_state(true).into_ref(),
+        "lstm_seq_back_state" => LSTM::new(3)
+            .return_sequences(true)
+            .go_backwards(true)
+            .return_state(true)
+            .into_ref(),
+        "gru_seq_state" => GRU::new(3)
+            .return_sequences(true)
+            .return_state(true)
+            .into_ref(),
+        "gru_reset_before_state" => GRU::new(3).reset_after(false).return_state(true).into_ref(),
+        other => panic!("no layer for fixture case {other}"),
+    }
+}
+
+/// `return_state` and initial states against Keras: every output (the sequence output,
+/// then the final states) and the gradients of `Σ sum(y_i * cot_i)` with respect to the
+/// input, the initial states and the weights.
+#[test]
+fn recurrent_states_match_tensorflow() {
+    let fx = fixtures();
+    let cases = fx["state_cases"].as_object().unwrap();
+    assert_eq!(cases.len(), 5);
+    for device in common::devices() {
+        with_device(&device, || {
+            for (name, c) in cases {
+                let what = format!("{device} {name}");
+                let layer = fixture_state_layer(name);
+                let shape = usizes(&c["x_shape"]);
+                let weights: Vec<Vec<f32>> =
+                    c["weights"].as_array().unwrap().iter().map(f32s).collect();
+                set_weights(&layer, &shape, &weights);
+                let mut inputs = vec![tensor(&f32s(&c["x"]), &shape)];
+                for (s, sh) in c["states"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .zip(c["state_shapes"].as_array().unwrap())
+                {
+                    inputs.push(tensor(&f32s(s), &usizes(sh)));
+                }
+                let tape = GradientTape::persistent();
+                for t in &inputs {
+                    tape.watch(t);
+                }
+                let ys = layer.call_many(&inputs, false).unwrap();
+                let want_shapes = c["y_shapes"].as_array().unwrap();
+                assert_eq!(ys.len(), want_shapes.len(), "{what}: outputs");
+                let mut loss = ops::zeros([], DType::F32).unwrap();
+                for (i, ((y, want), cot)) in ys
+                    .iter()
+                    .zip(c["ys"].as_array().unwrap())
+                    .zip(c["cotangents"].as_array().unwrap())
+                    .enumerate()
+                {
+                    assert_eq!(y.shape(), usizes(&want_shapes[i]), "{what}: output {i}");
+                    let tol = 1e-4;
+                    assert_close(
+                        &format!("{what}: output {i}"),
+                        &values(y),
+                        &f64s(&f32s(want)),
+                        tol,
+                        tol,
+                    );
+                    let term = ops::mul(y, &tensor(&f32s(cot), y.shape())).unwrap();
+                    let term = ops::reduce_sum(&term, wgflow::Axes::All, false).unwrap();
+                    loss = ops::add(&loss, &term).unwrap();
+                }
+                let refs: Vec<&Tensor> = inputs.iter().collect();
+                let grads = tape.gradient(&loss, &refs).unwrap();
+                let mut want = vec![c["grad_x"].clone()];
+                want.extend(c["grad_states"].as_array().unwrap().iter().cloned());
+                for (i, (g, w)) in grads.iter().zip(&want).enumerate() {
+                    let g = g.as_ref().expect("gradient for each input");
+                    assert_close(
+                        &format!("{what}: d/d input {i}"),
+                        &values(g),
+                        &f64s(&f32s(w)),
+                        1e-4,
+                        1e-4,
+                    );
+                }
+                let vars = layer.trainable_variables();
+                let refs: Vec<&Variable> = vars.iter().collect();
+                let gw = tape.gradient(&loss, &refs).unwrap();
+                for (i, (g, w)) in gw
+                    .iter()
+                    .zip(c["grad_weights"].as_array().unwrap())
+                    .enumerate()
+                {
+                    assert_close(
+                        &format!("{what}: d/dw{i}"),
+                        &values(g.as_ref().expect("gradient for a weight")),
+                        &f64s(&f32s(w)),
+                        1e-4,
+                        1e-4,
+                    );
+                }
+            }
+        });
+    }
+}
+
+/// An encoder-decoder of the functional API: the encoder LSTM's final states start the
+/// decoder LSTM. The model matches the layers called by hand, its summary lists the
+/// encoder's three outputs and the decoder's connections to them, it trains with `fit`,
+/// and bad initial states are errors naming the layer.
+#[test]
+fn encoder_states_start_a_decoder() {
+    with_device(&Device::cpu(), || {
+        wgflow::keras::set_random_seed(3);
+        let enc_in = Input::named(&[5, 2], "enc");
+        let dec_in = Input::named(&[4, 3], "dec");
+        let encoder = LSTM::new(6).return_state(true).into_ref();
+        let outs = encoder.apply_many(&[&enc_in]).unwrap();
+        assert_eq!(outs.len(), 3);
+        assert_eq!(outs[1].shape(), &[None, Some(6)]);
+        let e = encoder.apply(&[&enc_in]).err().unwrap().to_string();
+        assert!(e.contains("3 outputs") && e.contains("apply_many"), "{e}");
+        let decoder = LSTM::new(6).return_sequences(true).into_ref();
+        let seq = decoder.apply(&[&dec_in, &outs[1], &outs[2]]).unwrap();
+        let head = Dense::new(1).into_ref();
+        let y = head.apply(&[&seq]).unwrap();
+        let model = wgflow::keras::Model::new(&[enc_in, dec_in], &[y], "seq2seq").unwrap();
+        // Keras 3.15's summary of the same model, printed by it.
+        let keras = "\
+Model: \"seq2seq\"
+┏━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━┓
+┃ Layer (type)        ┃ Output Shape      ┃    Param # ┃ Connected to      ┃
+┡━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━┩
+│ enc (InputLayer)    │ (None, 5, 2)      │          0 │ -                 │
+├─────────────────────┼───────────────────┼────────────┼───────────────────┤
+│ dec (InputLayer)    │ (None, 4, 3)      │          0 │ -                 │
+├─────────────────────┼───────────────────┼────────────┼───────────────────┤
+│ lstm (LSTM)         │ [(None, 6),       │        216 │ enc[0][0]         │
+│                     │ (None, 6), (None, │            │                   │
+│                     │ 6)]               │            │                   │
+├─────────────────────┼───────────────────┼────────────┼───────────────────┤
+│ lstm_1 (LSTM)       │ (None, 4, 6)      │        240 │ dec[0][0],        │
+│                     │                   │            │ lstm[0][1],       │
+│                     │                   │            │ lstm[0][2]        │
+├─────────────────────┼───────────────────┼────────────┼───────────────────┤
+│ dense (Dense)       │ (None, 4, 1)      │          7 │ lstm_1[0][0]      │
+└─────────────────────┴───────────────────┴────────────┴───────────────────┘
+ Total params: 463 (1.81 KB)
+ Trainable params: 463 (1.81 KB)
+ Non-trainable params: 0 (0.00 B)
+";
+        assert_eq!(model.summary().trim_end(), keras.trim_end());
+
+        let mut g = Gen::new(9);
+        let xe = tensor(&g.vec_f32(8 * 5 * 2, -1.0, 1.0), &[8, 5, 2]);
+        let xd = tensor(&g.vec_f32(8 * 4 * 3, -1.0, 1.0), &[8, 4, 3]);
+        let got = model.call_many(&[xe.clone(), xd.clone()], false).unwrap();
+        let states = encoder.call_many(std::slice::from_ref(&xe), false).unwrap();
+        let by_hand = head
+            .call(
+                &[decoder
+                    .call(&[xd.clone(), states[1].clone(), states[2].clone()], false)
+                    .unwrap()],
+                false,
+            )
+            .unwrap();
+        assert_close("seq2seq", &values(&got[0]), &values(&by_hand), 1e-6, 1e-6);
+
+        // The decoder learns to copy the encoder's last input feature onto every step.
+        let last = ops::slice(&xe, &[0, 4, 0], &[-1, 1, 1]).unwrap();
+        let target = ops::broadcast_to(&last, &[8, 4, 1]).unwrap();
+        model
+            .compile(SGD::new(0.3), MeanSquaredError::new(), vec![])
+            .unwrap();
+        let h = model
+            .fit(
+                (vec![xe.clone(), xd.clone()], vec![target]),
+                FitOptions {
+                    epochs: 30,
+                    batch_size: 8,
+                    verbose: Verbose::Silent,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let loss = h.get("loss").unwrap();
+        assert!(loss[29] < 0.5 * loss[0], "{loss:?}");
+
+        // Initial states of the wrong count or shape.
+        let e = decoder
+            .call(&[xd.clone(), states[1].clone()], false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lstm_1") && e.contains("2 initial state"), "{e}");
+        let e = decoder
+            .call(
+                &[
+                    xd,
+                    states[1].clone(),
+                    ops::zeros([8, 5], DType::F32).unwrap(),
+                ],
+                false,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("initial state 1") && e.contains("[8, 6]"), "{e}");
+    });
+}

@@ -125,12 +125,27 @@ impl ModelCore {
                     check_input(&self.name, s, t)?;
                     values.insert(s.key(), t.clone());
                 }
+                // The outputs of each layer call (several for e.g. an LSTM with
+                // return_state), computed once for all of that call's tensors.
+                let mut calls: HashMap<(*const (), usize), Vec<Tensor>> = HashMap::new();
                 for t in order {
-                    if let Source::Layer { layer, inputs, .. } = &t.0.source {
-                        let args: Vec<Tensor> =
-                            inputs.iter().map(|i| values[&i.key()].clone()).collect();
-                        let y = layer.call(&args, training)?;
-                        values.insert(t.key(), y);
+                    if let Source::Layer {
+                        layer,
+                        inputs,
+                        node_index,
+                        output_index,
+                    } = &t.0.source
+                    {
+                        let key = (layer.key(), *node_index);
+                        let outs = match calls.entry(key) {
+                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(e) => {
+                                let args: Vec<Tensor> =
+                                    inputs.iter().map(|i| values[&i.key()].clone()).collect();
+                                e.insert(layer.call_many(&args, training)?)
+                            }
+                        };
+                        values.insert(t.key(), outs[*output_index].clone());
                     }
                 }
                 Ok(outputs.iter().map(|o| values[&o.key()].clone()).collect())

@@ -93,7 +93,18 @@ pub(crate) fn summary(model: &Model) -> String {
 }
 
 fn layer_cells(l: &LayerRef) -> Vec<String> {
-    let shape = l.output_shape().map_or("?".to_string(), |s| fmt_shape(&s));
+    // Several outputs print as Keras's list: `[(None, 8), (None, 8)]`.
+    let shape = match l.output_shapes() {
+        None => "?".to_string(),
+        Some(s) if s.len() == 1 => fmt_shape(&s[0]),
+        Some(s) => format!(
+            "[{}]",
+            s.iter()
+                .map(|s| fmt_shape(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     let params = if l.is_built() {
         thousands(l.count_params())
     } else {
@@ -109,10 +120,15 @@ fn tensor_name(t: &KerasTensor) -> String {
     }
 }
 
-fn node_index(t: &KerasTensor) -> usize {
+/// Keras's `[node][tensor]` of a tensor: which call made it and which of its outputs.
+fn node_and_output(t: &KerasTensor) -> (usize, usize) {
     match &t.0.source {
-        Source::Input { .. } => 0,
-        Source::Layer { node_index, .. } => *node_index,
+        Source::Input { .. } => (0, 0),
+        Source::Layer {
+            node_index,
+            output_index,
+            ..
+        } => (*node_index, *output_index),
     }
 }
 
@@ -125,15 +141,21 @@ fn connections(l: &LayerRef, order: &[KerasTensor]) -> String {
                 layer,
                 inputs,
                 node_index,
+                ..
             } if layer.same(l) => Some((*node_index, inputs)),
             _ => None,
         })
         .collect();
     calls.sort_by_key(|(i, _)| *i);
+    // A call with several outputs has a tensor per output in `order`: list it once.
+    calls.dedup_by_key(|(i, _)| *i);
     calls
         .iter()
         .flat_map(|(_, inputs)| inputs.iter())
-        .map(|t| format!("{}[{}][0]", tensor_name(t), node_index(t)))
+        .map(|t| {
+            let (node, output) = node_and_output(t);
+            format!("{}[{node}][{output}]", tensor_name(t))
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

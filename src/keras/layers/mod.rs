@@ -109,6 +109,26 @@ pub trait Layer {
         None
     }
 
+    /// Every output, for a layer with several (an RNN with `return_state`: the output,
+    /// then the final states); `call` gives the first. The default is `call`'s output.
+    fn call_many(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        Ok(vec![self.call(inputs, training)?])
+    }
+
+    /// The shapes of `call_many`'s outputs without running, when the layer knows them
+    /// (by default `compute_output_shape`'s one shape).
+    fn compute_output_shapes(&self, input_shapes: &[Shape]) -> Option<Result<Vec<Shape>>> {
+        self.compute_output_shape(input_shapes)
+            .map(|shape| shape.map(|s| vec![s]))
+    }
+
+    /// How many leading inputs `build` sees and later calls are checked against; inputs
+    /// after them are call arguments that may be present or not (an RNN's initial state,
+    /// Keras's `initial_state=`). `None` (the default): all of them.
+    fn built_inputs(&self) -> Option<usize> {
+        None
+    }
+
     /// The input shape declared on the layer (Keras's `input_dim` / `input_shape`), batch
     /// axis included; a `Sequential` model starting with this layer is built from it.
     fn declared_input_shape(&self) -> Option<Shape> {
@@ -186,7 +206,8 @@ struct LayerNode {
     weights: RefCell<Vec<Weight>>,
     trainable: Cell<bool>,
     /// The shape of the last output (for `summary`).
-    output_shape: RefCell<Option<Shape>>,
+    /// The shapes of the last call's outputs.
+    output_shapes: RefCell<Option<Vec<Shape>>>,
     /// How many times the layer was applied to symbolic tensors (Keras's inbound nodes).
     symbolic_calls: Cell<usize>,
 }
@@ -224,7 +245,7 @@ impl LayerRef {
             built: RefCell::new(None),
             weights: RefCell::new(Vec::new()),
             trainable: Cell::new(true),
-            output_shape: RefCell::new(None),
+            output_shapes: RefCell::new(None),
             symbolic_calls: Cell::new(0),
         }))
     }
@@ -247,6 +268,10 @@ impl LayerRef {
     pub fn same(&self, other: &LayerRef) -> bool {
         Rc::ptr_eq(&self.0, &other.0)
     }
+    /// An identity for maps keyed by layer.
+    pub(crate) fn key(&self) -> *const () {
+        Rc::as_ptr(&self.0) as *const ()
+    }
     pub fn is_built(&self) -> bool {
         self.0.built.borrow().is_some()
     }
@@ -256,7 +281,12 @@ impl LayerRef {
     }
     /// The shape of the layer's last output (symbolic or eager), if it ran.
     pub fn output_shape(&self) -> Option<Shape> {
-        self.0.output_shape.borrow().clone()
+        self.0.output_shapes.borrow().as_ref().map(|s| s[0].clone())
+    }
+
+    /// Every output's shape (several for a layer such as an LSTM with `return_state`).
+    pub fn output_shapes(&self) -> Option<Vec<Shape>> {
+        self.0.output_shapes.borrow().clone()
     }
     /// The declared input shape of the wrapped layer (see [`Layer::declared_input_shape`]).
     pub fn declared_input_shape(&self) -> Option<Shape> {
@@ -358,6 +388,11 @@ impl LayerRef {
     /// Builds the layer for inputs of `input_shapes` if it is not built yet; else checks
     /// that they are compatible with the shapes it was built with.
     pub fn build(&self, input_shapes: &[Shape]) -> Result<()> {
+        let built_inputs = self.0.layer.borrow().built_inputs();
+        let input_shapes = match built_inputs {
+            Some(n) => &input_shapes[..n.min(input_shapes.len())],
+            None => input_shapes,
+        };
         // The batch axis is free.
         let shapes: Vec<Shape> = input_shapes
             .iter()
@@ -441,63 +476,122 @@ impl LayerRef {
         let name = self.name();
         let out = name_scope(&name, || self.0.layer.borrow().call(inputs, training))
             .map_err(|e| self.error(e))?;
-        *self.0.output_shape.borrow_mut() = Some(known(out.shape()));
+        if self
+            .0
+            .output_shapes
+            .borrow()
+            .as_ref()
+            .is_none_or(|s| s.len() == 1)
+        {
+            *self.0.output_shapes.borrow_mut() = Some(vec![known(out.shape())]);
+        }
         Ok(out)
     }
 
-    /// The output shape and dtype for inputs of these shapes and dtypes, without computing:
-    /// [`Layer::compute_output_shape`], else `call` traced on placeholders (unknown sizes
-    /// traced with a stand-in size and reported as `None`).
+    /// Every output of the layer ([`Layer::call_many`]: the output and the final states of
+    /// an RNN with `return_state`), building it first if needed.
+    pub fn call_many(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        let shapes: Vec<Shape> = inputs.iter().map(|t| known(t.shape())).collect();
+        self.build(&shapes)?;
+        let name = self.name();
+        let outs = name_scope(&name, || self.0.layer.borrow().call_many(inputs, training))
+            .map_err(|e| self.error(e))?;
+        *self.0.output_shapes.borrow_mut() = Some(outs.iter().map(|o| known(o.shape())).collect());
+        Ok(outs)
+    }
+
+    /// The output shape and dtype for inputs of these shapes and dtypes, without computing
+    /// (the first output of a layer with several).
     pub fn infer_output(&self, inputs: &[(Shape, DType)]) -> Result<(Shape, DType)> {
+        Ok(self.infer_outputs(inputs)?.swap_remove(0))
+    }
+
+    /// Every output's shape and dtype for inputs of these shapes and dtypes, without
+    /// computing: [`Layer::compute_output_shapes`], else `call_many` traced on placeholders
+    /// (unknown sizes traced with a stand-in size and reported as `None`).
+    pub fn infer_outputs(&self, inputs: &[(Shape, DType)]) -> Result<Vec<(Shape, DType)>> {
         let shapes: Vec<Shape> = inputs.iter().map(|(s, _)| s.clone()).collect();
         self.build(&shapes)?;
-        let known_shape = self.0.layer.borrow().compute_output_shape(&shapes);
-        if let Some(shape) = known_shape {
-            let shape = shape.map_err(|e| self.error(e))?;
-            *self.0.output_shape.borrow_mut() = Some(shape.clone());
-            return Ok((shape, DType::F32));
+        let known_shapes = self.0.layer.borrow().compute_output_shapes(&shapes);
+        if let Some(found) = known_shapes {
+            let found = found.map_err(|e| self.error(e))?;
+            *self.0.output_shapes.borrow_mut() = Some(found.clone());
+            return Ok(found.into_iter().map(|s| (s, DType::F32)).collect());
         }
         use crate::compat::v1;
         let graph = v1::Graph::new()?;
         let name = self.name();
-        let out = graph
+        let outs = graph
             .as_default(|| {
                 let placeholders = inputs
                     .iter()
                     .enumerate()
                     .map(|(i, (s, d))| v1::placeholder(*d, s, &format!("input_{i}")))
                     .collect::<Result<Vec<_>>>()?;
-                name_scope(&name, || self.0.layer.borrow().call(&placeholders, false))
+                name_scope(&name, || {
+                    self.0.layer.borrow().call_many(&placeholders, false)
+                })
             })
             .map_err(|e| self.error(e))?;
-        let shape = out
-            .shape()
+        let found: Vec<(Shape, DType)> = outs
             .iter()
-            .map(|&d| (d != crate::graph::UNKNOWN_DIM).then_some(d))
-            .collect::<Shape>();
-        *self.0.output_shape.borrow_mut() = Some(shape.clone());
-        Ok((shape, out.dtype()))
+            .map(|out| {
+                let shape = out
+                    .shape()
+                    .iter()
+                    .map(|&d| (d != crate::graph::UNKNOWN_DIM).then_some(d))
+                    .collect::<Shape>();
+                (shape, out.dtype())
+            })
+            .collect();
+        *self.0.output_shapes.borrow_mut() = Some(found.iter().map(|(s, _)| s.clone()).collect());
+        Ok(found)
     }
 
     /// Calls the layer on symbolic tensors: builds it, infers the output's shape, and
-    /// records the call for a functional [`super::Model`].
+    /// records the call for a functional [`super::Model`]. A layer with several outputs
+    /// needs [`LayerRef::apply_many`].
     pub fn apply(&self, inputs: &[&KerasTensor]) -> Result<KerasTensor> {
+        let mut outs = self.apply_many(inputs)?;
+        if outs.len() != 1 {
+            return Err(Error::invalid(
+                &format!("layer '{}' ({})", self.name(), self.0.class),
+                format!(
+                    "the layer has {} outputs (e.g. return_state); call apply_many",
+                    outs.len()
+                ),
+            ));
+        }
+        Ok(outs.swap_remove(0))
+    }
+
+    /// [`LayerRef::apply`] for every output of the layer (an RNN with `return_state`:
+    /// `[output, states...]`), each a symbolic tensor of the same call.
+    pub fn apply_many(&self, inputs: &[&KerasTensor]) -> Result<Vec<KerasTensor>> {
         let specs: Vec<(Shape, DType)> = inputs
             .iter()
             .map(|t| (t.shape().to_vec(), t.dtype()))
             .collect();
-        let (shape, dtype) = self.infer_output(&specs)?;
+        let found = self.infer_outputs(&specs)?;
         let node_index = self.0.symbolic_calls.get();
         self.0.symbolic_calls.set(node_index + 1);
-        Ok(KerasTensor(Rc::new(KerasTensorNode {
-            shape,
-            dtype,
-            source: Source::Layer {
-                layer: self.clone(),
-                inputs: inputs.iter().map(|t| (*t).clone()).collect(),
-                node_index,
-            },
-        })))
+        let inputs: Vec<KerasTensor> = inputs.iter().map(|t| (*t).clone()).collect();
+        Ok(found
+            .into_iter()
+            .enumerate()
+            .map(|(output_index, (shape, dtype))| {
+                KerasTensor(Rc::new(KerasTensorNode {
+                    shape,
+                    dtype,
+                    source: Source::Layer {
+                        layer: self.clone(),
+                        inputs: inputs.clone(),
+                        node_index,
+                        output_index,
+                    },
+                }))
+            })
+            .collect())
     }
 }
 
@@ -522,6 +616,8 @@ pub(crate) enum Source {
         inputs: Vec<KerasTensor>,
         /// Which call of `layer` made this tensor (Keras's node index).
         node_index: usize,
+        /// Which of that call's outputs it is (Keras's tensor index).
+        output_index: usize,
     },
 }
 

@@ -7,7 +7,10 @@
 //! with the recurrent kernel. The initial state is zero (the first step skips the recurrent
 //! matmul, which would only multiply zeros).
 //!
-//! Not supported yet: `return_state`, `stateful`, masking, `dropout` and
+//! With `return_state` a layer's [`Layer::call_many`] (and `apply_many` on symbolic
+//! tensors) gives the output and then the final states (`h, c` for LSTM, `h` for GRU);
+//! initial states, Keras's `initial_state=`, are given as inputs after the sequence
+//! (`[x, h0, c0]`). Not supported yet: `stateful`, masking, `dropout` and
 //! `recurrent_dropout`.
 
 use super::{BuildContext, Layer, Shape, fmt_shape};
@@ -95,6 +98,55 @@ fn finish(outputs: Vec<Tensor>, return_sequences: bool) -> Result<Tensor> {
     }
 }
 
+/// The initial states given after the sequence (`inputs[1..]`): none (zeros), or exactly
+/// `count` tensors of shape `[batch, units]`.
+fn initial_states(
+    layer: &str,
+    inputs: &[Tensor],
+    count: usize,
+    units: usize,
+) -> Result<Option<Vec<Tensor>>> {
+    let states = &inputs[1..];
+    if states.is_empty() {
+        return Ok(None);
+    }
+    if states.len() != count {
+        return Err(Error::invalid(
+            layer,
+            format!(
+                "takes {count} initial state tensor(s) after the input, got {}",
+                states.len()
+            ),
+        ));
+    }
+    let batch = inputs[0].shape().first().copied();
+    for (i, s) in states.iter().enumerate() {
+        if s.rank() != 2 || Some(s.shape()[0]) != batch || s.shape()[1] != units {
+            return Err(Error::shape(
+                layer,
+                format!(
+                    "initial state {i} must have shape [batch, units] = [{}, {units}], got {}",
+                    batch.map_or("?".into(), |b| b.to_string()),
+                    fmt_shape(&crate::keras::layers::known(s.shape()))
+                ),
+            ));
+        }
+    }
+    Ok(Some(states.to_vec()))
+}
+
+/// The shapes of `[output, states...]`: the output's, then `count` states `[batch, units]`.
+fn output_shapes(
+    shape: &Shape,
+    units: usize,
+    return_sequences: bool,
+    count: usize,
+) -> Result<Vec<Shape>> {
+    let mut out = vec![output_shape(shape, units, return_sequences)?];
+    out.extend(std::iter::repeat_n(vec![shape[0], Some(units)], count));
+    Ok(out)
+}
+
 /// `1 - z`.
 fn one_minus(z: &Tensor) -> Result<Tensor> {
     ops::sub(&ops::scalar_like(z, 1.0)?, z)
@@ -116,6 +168,7 @@ pub struct LSTM {
     use_bias: bool,
     unit_forget_bias: bool,
     return_sequences: bool,
+    return_state: bool,
     go_backwards: bool,
     kernel_initializer: Initializer,
     recurrent_initializer: Initializer,
@@ -138,6 +191,7 @@ impl LSTM {
             use_bias: true,
             unit_forget_bias: true,
             return_sequences: false,
+            return_state: false,
             go_backwards: false,
             kernel_initializer: Initializer::glorot_uniform(),
             recurrent_initializer: Initializer::Orthogonal {
@@ -156,6 +210,11 @@ impl LSTM {
     /// Output every step's state (`[batch, time, units]`) instead of the last.
     pub fn return_sequences(mut self, r: bool) -> Self {
         self.return_sequences = r;
+        self
+    }
+    /// Also output the final states: `call_many` / `apply_many` give `[output, states...]`.
+    pub fn return_state(mut self, r: bool) -> Self {
+        self.return_state = r;
         self
     }
     /// Read the sequence from its end; with `return_sequences` the outputs come in that
@@ -277,10 +336,20 @@ impl Layer for LSTM {
         }
         Ok(())
     }
-    fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Tensor> {
+    fn call(&self, inputs: &[Tensor], training: bool) -> Result<Tensor> {
+        Ok(self.call_many(inputs, training)?.swap_remove(0))
+    }
+    /// `[output]`, or `[output, h, c]` with `return_state`; `inputs` is `[x]` or
+    /// `[x, h0, c0]`.
+    fn call_many(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
         let kernel = self.kernel.as_ref().expect("built").read_value();
         let rk = self.recurrent_kernel.as_ref().expect("built").read_value();
         let bias = self.bias.as_ref().map(|b| b.read_value());
+        let mut state: Option<(Tensor, Tensor)> = initial_states("LSTM", inputs, 2, self.units)?
+            .map(|mut s| {
+                let c = s.pop().expect("2 states");
+                (s.pop().expect("2 states"), c)
+            });
         let steps = project_inputs(
             "LSTM",
             &inputs[0],
@@ -289,7 +358,6 @@ impl Layer for LSTM {
             self.go_backwards,
         )?;
         let (act, rec) = (self.activation, self.recurrent_activation);
-        let mut state: Option<(Tensor, Tensor)> = None;
         let mut outputs = Vec::with_capacity(steps.len());
         for xz in steps {
             let z = match &state {
@@ -309,7 +377,12 @@ impl Layer for LSTM {
             outputs.push(h.clone());
             state = Some((h, c));
         }
-        finish(outputs, self.return_sequences)
+        let mut out = vec![finish(outputs, self.return_sequences)?];
+        if self.return_state {
+            let (h, c) = state.expect("at least one step");
+            out.extend([h, c]);
+        }
+        Ok(out)
     }
     fn compute_output_shape(&self, input_shapes: &[Shape]) -> Option<Result<Shape>> {
         Some(output_shape(
@@ -317,6 +390,18 @@ impl Layer for LSTM {
             self.units,
             self.return_sequences,
         ))
+    }
+    fn compute_output_shapes(&self, input_shapes: &[Shape]) -> Option<Result<Vec<Shape>>> {
+        let states = if self.return_state { 2 } else { 0 };
+        Some(output_shapes(
+            &input_shapes[0],
+            self.units,
+            self.return_sequences,
+            states,
+        ))
+    }
+    fn built_inputs(&self) -> Option<usize> {
+        Some(1)
     }
 }
 
@@ -335,6 +420,7 @@ pub struct GRU {
     use_bias: bool,
     reset_after: bool,
     return_sequences: bool,
+    return_state: bool,
     go_backwards: bool,
     kernel_initializer: Initializer,
     recurrent_initializer: Initializer,
@@ -357,6 +443,7 @@ impl GRU {
             use_bias: true,
             reset_after: true,
             return_sequences: false,
+            return_state: false,
             go_backwards: false,
             kernel_initializer: Initializer::glorot_uniform(),
             recurrent_initializer: Initializer::Orthogonal {
@@ -375,6 +462,11 @@ impl GRU {
     /// Output every step's state (`[batch, time, units]`) instead of the last.
     pub fn return_sequences(mut self, r: bool) -> Self {
         self.return_sequences = r;
+        self
+    }
+    /// Also output the final states: `call_many` / `apply_many` give `[output, states...]`.
+    pub fn return_state(mut self, r: bool) -> Self {
+        self.return_state = r;
         self
     }
     /// Read the sequence from its end; with `return_sequences` the outputs come in that
@@ -484,8 +576,14 @@ impl Layer for GRU {
         }
         Ok(())
     }
-    fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Tensor> {
+    fn call(&self, inputs: &[Tensor], training: bool) -> Result<Tensor> {
+        Ok(self.call_many(inputs, training)?.swap_remove(0))
+    }
+    /// `[output]`, or `[output, h]` with `return_state`; `inputs` is `[x]` or `[x, h0]`.
+    fn call_many(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
         let u = self.units;
+        let mut state: Option<Tensor> =
+            initial_states("GRU", inputs, 1, u)?.map(|mut s| s.swap_remove(0));
         let kernel = self.kernel.as_ref().expect("built").read_value();
         let rk = self.recurrent_kernel.as_ref().expect("built").read_value();
         let bias = self.bias.as_ref().map(|b| b.read_value());
@@ -514,7 +612,6 @@ impl Layer for GRU {
             let h = parts.pop().expect("2 parts");
             (Some(parts.pop().expect("2 parts")), Some(h))
         };
-        let mut state: Option<Tensor> = None;
         let mut outputs = Vec::with_capacity(steps.len());
         for xp in steps {
             let x = ops::split_even(&xp, 3, 1)?;
@@ -556,7 +653,11 @@ impl Layer for GRU {
             outputs.push(h.clone());
             state = Some(h);
         }
-        finish(outputs, self.return_sequences)
+        let mut out = vec![finish(outputs, self.return_sequences)?];
+        if self.return_state {
+            out.push(state.expect("at least one step"));
+        }
+        Ok(out)
     }
     fn compute_output_shape(&self, input_shapes: &[Shape]) -> Option<Result<Shape>> {
         Some(output_shape(
@@ -564,5 +665,17 @@ impl Layer for GRU {
             self.units,
             self.return_sequences,
         ))
+    }
+    fn compute_output_shapes(&self, input_shapes: &[Shape]) -> Option<Result<Vec<Shape>>> {
+        let states = usize::from(self.return_state);
+        Some(output_shapes(
+            &input_shapes[0],
+            self.units,
+            self.return_sequences,
+            states,
+        ))
+    }
+    fn built_inputs(&self) -> Option<usize> {
+        Some(1)
     }
 }
