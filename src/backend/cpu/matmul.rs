@@ -152,28 +152,61 @@ fn im2col(p: &Patches, src: &[u32], out: &mut [u32]) {
             .collect()
     };
     let (ys, xs) = (axis(0, g0, k0), axis(1, g1, k1));
+    // Where a window row's columns are all inside and adjacent (stride-1 reads), its
+    // `k1 * c` values are one contiguous run of the source row.
+    let adjacent: Vec<Option<usize>> = (0..g1)
+        .map(|o1| {
+            let row = &xs[o1 * k1..(o1 + 1) * k1];
+            let x0 = row[0]?;
+            row.iter()
+                .enumerate()
+                .all(|(b, x)| *x == Some(x0 + b))
+                .then_some(x0)
+        })
+        .collect();
+    let run = k1 * c;
     // One task per (n, o0): a row of g1 patches.
     out.par_chunks_mut(g1 * cols)
         .enumerate()
         .for_each(|(r, chunk)| {
             let (n, o0) = (r / g0, r % g0);
             for (o1, patch) in chunk.chunks_mut(cols).enumerate() {
-                for (j, dst) in patch.chunks_mut(c).enumerate() {
-                    let (a, b) = (j / k1, j % k1);
-                    match (ys[o0 * k0 + a], xs[o1 * k1 + b]) {
-                        (Some(y), Some(x)) => {
-                            let at = ((n * h + y) * w + x) * c;
-                            // A loop, not a memcpy call: runs are short (c is 1 for
-                            // a grayscale input).
-                            for (d, s) in dst.iter_mut().zip(&src[at..at + c]) {
-                                *d = *s;
+                for (a, row) in patch.chunks_mut(run).enumerate() {
+                    let Some(y) = ys[o0 * k0 + a] else {
+                        row.fill(0);
+                        continue;
+                    };
+                    let base = (n * h + y) * w;
+                    if let Some(x0) = adjacent[o1] {
+                        let at = (base + x0) * c;
+                        copy_run(row, &src[at..at + run]);
+                        continue;
+                    }
+                    for (dst, x) in row.chunks_mut(c).zip(&xs[o1 * k1..(o1 + 1) * k1]) {
+                        match x {
+                            Some(x) => {
+                                let at = (base + x) * c;
+                                copy_run(dst, &src[at..at + c]);
                             }
+                            None => dst.fill(0),
                         }
-                        _ => dst.fill(0),
                     }
                 }
             }
         });
+}
+
+/// `dst = src`: a plain loop for the short runs of few channels (a memcpy call would cost
+/// more than the copy), memcpy for long ones.
+#[inline(always)]
+fn copy_run(dst: &mut [u32], src: &[u32]) {
+    if dst.len() < 16 {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    } else {
+        dst.copy_from_slice(src);
+    }
 }
 
 /// Writes the product into `out` and, when the kernel asks for them, the column sums of `b`
