@@ -239,13 +239,13 @@ impl<'p, 'a> Eval<'p, 'a> {
 
     /// Evaluates every node for points `start..start + len` of the space. `acc` gives the
     /// values of `Acc` for these points.
-    pub fn run(&mut self, start: usize, len: usize, acc: Option<&[u32]>) {
+    pub fn run(&mut self, start: usize, len: usize, acc: Option<&'a [u32]>) {
         self.run_with(start, len, acc, None)
     }
 
     /// Like [`Eval::run`] for a single-output program, computing its last node straight into
     /// `out` (saves a copy of every block); other outputs stay readable as usual.
-    pub fn run_into(&mut self, start: usize, len: usize, acc: Option<&[u32]>, out: &mut [u32]) {
+    pub fn run_into(&mut self, start: usize, len: usize, acc: Option<&'a [u32]>, out: &mut [u32]) {
         let last = self.p.expr.nodes.len() as u32 - 1;
         let direct = self.p.expr.outputs == [last]
             && !matches!(
@@ -260,7 +260,13 @@ impl<'p, 'a> Eval<'p, 'a> {
         }
     }
 
-    fn run_with(&mut self, start: usize, len: usize, acc: Option<&[u32]>, out: Option<&mut [u32]>) {
+    fn run_with(
+        &mut self,
+        start: usize,
+        len: usize,
+        acc: Option<&'a [u32]>,
+        out: Option<&mut [u32]>,
+    ) {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
@@ -278,7 +284,7 @@ impl<'p, 'a> Eval<'p, 'a> {
         &mut self,
         start: usize,
         len: usize,
-        acc: Option<&[u32]>,
+        acc: Option<&'a [u32]>,
         out: Option<&mut [u32]>,
     ) {
         self.run_generic::<true>(start, len, acc, out)
@@ -290,7 +296,7 @@ impl<'p, 'a> Eval<'p, 'a> {
         &mut self,
         start: usize,
         len: usize,
-        acc: Option<&[u32]>,
+        acc: Option<&'a [u32]>,
         mut direct: Option<&mut [u32]>,
     ) {
         self.len = len;
@@ -332,15 +338,8 @@ impl<'p, 'a> Eval<'p, 'a> {
                         _ => unreachable!("plan matches index kind"),
                     }
                 }
-                Node::Acc => {
-                    let mut out = std::mem::take(&mut self.scratch[i]);
-                    out.clear();
-                    out.extend_from_slice(
-                        &acc.expect("Acc outside an epilogue")[start..start + len],
-                    );
-                    self.scratch[i] = out;
-                    V::Buf
-                }
+                // Borrowed, not copied: the product is read in place.
+                Node::Acc => V::Sl(&acc.expect("Acc outside an epilogue")[start..start + len]),
                 node if i == last && direct.is_some() => {
                     let out = direct.take().expect("checked");
                     self.eval_node::<FMA>(node, start, &mut out[..len]);
