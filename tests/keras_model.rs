@@ -368,6 +368,38 @@ fn a_nan_loss_is_an_error_naming_the_layer() {
         let h = model.fit((&x, &y), opts).unwrap();
         assert_eq!(stop.borrow().stopped_at_batch, Some(0));
         assert!(h.epochs.len() <= 1);
+
+        // A functional model with two inputs: the culprit is found on its own branch.
+        // Frozen layers keep their weights finite, so the layer walk decides.
+        let a = Input::named(&[2], "a");
+        let b = Input::named(&[2], "b");
+        let ok = Dense::new(2).into_ref().with_name("ok");
+        let blows_up =
+            wgflow::keras::layers::Activation(wgflow::keras::activations::Activation::Exponential)
+                .into_ref()
+                .with_name("blows_up");
+        let joined = Concatenate::new()
+            .into_ref()
+            .apply(&[&ok.apply(&[&a]).unwrap(), &blows_up.apply(&[&b]).unwrap()])
+            .unwrap();
+        let head = Dense::new(1).into_ref();
+        let out = head.apply(&[&joined]).unwrap();
+        let model = Model::new(&[a, b], &[out], "two_branches").unwrap();
+        for l in [&ok, &head] {
+            l.set_trainable(false);
+        }
+        model
+            .compile(SGD::new(0.1), MeanSquaredError::new(), vec![])
+            .unwrap();
+        let small = Tensor::from_slice(&[0.5f32, -0.5, 0.25, 1.0], [2, 2]).unwrap();
+        let e = model
+            .fit((vec![small, x.clone()], vec![y.clone()]), quiet(1, 2))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("layer 'blows_up' (Activation) gives non-finite outputs"),
+            "{e}"
+        );
     });
 }
 

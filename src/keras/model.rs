@@ -90,6 +90,17 @@ impl ModelCore {
     }
 
     pub(crate) fn call(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        self.call_observed(inputs, training, &mut |_, _| Ok(()))
+    }
+
+    /// [`ModelCore::call`], showing `observe` each layer call's outputs as they come (a
+    /// subclassed model's one layer: its outputs).
+    fn call_observed(
+        &self,
+        inputs: &[Tensor],
+        training: bool,
+        observe: &mut dyn FnMut(&LayerRef, &[Tensor]) -> Result<()>,
+    ) -> Result<Vec<Tensor>> {
         match &self.kind {
             Kind::Sequential(s) => {
                 let layers = s.borrow().layers.clone();
@@ -102,6 +113,7 @@ impl ModelCore {
                 let mut h = inputs[0].clone();
                 for l in &layers {
                     h = l.call(&[h], training)?;
+                    observe(l, std::slice::from_ref(&h))?;
                 }
                 Ok(vec![h])
             }
@@ -142,7 +154,9 @@ impl ModelCore {
                             std::collections::hash_map::Entry::Vacant(e) => {
                                 let args: Vec<Tensor> =
                                     inputs.iter().map(|i| values[&i.key()].clone()).collect();
-                                e.insert(layer.call_many(&args, training)?)
+                                let outs = layer.call_many(&args, training)?;
+                                observe(layer, &outs)?;
+                                e.insert(outs)
                             }
                         };
                         values.insert(t.key(), outs[*output_index].clone());
@@ -150,7 +164,11 @@ impl ModelCore {
                 }
                 Ok(outputs.iter().map(|o| values[&o.key()].clone()).collect())
             }
-            Kind::Subclassed(l) => Ok(vec![l.call(inputs, training)?]),
+            Kind::Subclassed(l) => {
+                let out = vec![l.call(inputs, training)?];
+                observe(l, &out)?;
+                Ok(out)
+            }
         }
     }
 
@@ -1692,35 +1710,47 @@ impl Model {
     /// whose output on the first batch is not finite, found by running the layers eagerly.
     fn diagnose_non_finite(&self, data: &FitData, epoch: usize, loss: f64) -> Error {
         let culprit = (|| -> Result<Option<String>> {
-            // The first input of the first batch (the Sequential walk below needs no more).
-            let first = match (data.tensors(), data.batches()?) {
-                (Some((x, ..)), _) => Some(slice_rows(&x[0], 0, rows("fit", &x[0])?.min(32))?),
-                (None, Some((mut iter, _))) => iter.next().transpose()?.map(|b| b.0[0].clone()),
+            // Every input's first rows (of the first batch of a dataset).
+            let first: Option<Vec<Tensor>> = match (data.tensors(), data.batches()?) {
+                (Some((x, ..)), _) => Some(
+                    x.iter()
+                        .map(|x| slice_rows(x, 0, rows("fit", x)?.min(32)))
+                        .collect::<Result<_>>()?,
+                ),
+                (None, Some((mut iter, _))) => iter.next().transpose()?.map(|b| b.0),
                 (None, None) => None,
             };
             let Some(x) = first else {
                 return Ok(None);
             };
-            let x = x.on(&crate::device::current_device()?)?;
+            let device = crate::device::current_device()?;
+            let x = x
+                .iter()
+                .map(|x| x.on(&device))
+                .collect::<Result<Vec<_>>>()?;
             for w in self.weights() {
                 if !all_finite(&w.read_value())? {
                     return Ok(Some(format!("weight '{}' is not finite", w.name())));
                 }
             }
-            if let Kind::Sequential(s) = &self.core.kind {
-                let mut h = x;
-                for l in s.borrow().layers.clone() {
-                    h = l.call(&[h], false)?;
-                    if !all_finite(&h)? {
-                        return Ok(Some(format!(
-                            "layer '{}' ({}) gives non-finite outputs",
-                            l.name(),
-                            l.class_name()
-                        )));
+            // The first layer call, in computing order, with a non-finite output.
+            let mut culprit: Option<String> = None;
+            self.core.call_observed(&x, false, &mut |l, outs| {
+                if culprit.is_none() {
+                    for o in outs {
+                        if !all_finite(o)? {
+                            culprit = Some(format!(
+                                "layer '{}' ({}) gives non-finite outputs",
+                                l.name(),
+                                l.class_name()
+                            ));
+                            break;
+                        }
                     }
                 }
-            }
-            Ok(None)
+                Ok(())
+            })?;
+            Ok(culprit)
         })();
         let detail = match culprit {
             Ok(Some(d)) => format!("; {d}"),
