@@ -31,6 +31,8 @@ pub enum UnaryFn {
     Cos,
     Tan,
     Tanh,
+    /// `1 / (1 + e^-x)`: one primitive, so the CPU evaluates it in one pass over a block.
+    Sigmoid,
     Erf,
     Expm1,
     Log1p,
@@ -407,6 +409,9 @@ impl E {
     }
     pub fn tanh(&self) -> E {
         self.unary(UnaryFn::Tanh)
+    }
+    pub fn sigmoid(&self) -> E {
+        self.unary(UnaryFn::Sigmoid)
     }
     pub fn erf(&self) -> E {
         self.unary(UnaryFn::Erf)

@@ -142,7 +142,7 @@ impl UnaryOp {
             Tan => x.tan(),
             Tanh => x.tanh(),
             // exp(-x) may overflow to inf, giving exactly 0.
-            Sigmoid => x.lit(1.0) / ((-x).exp() + 1.0),
+            Sigmoid => x.sigmoid(),
             Relu => x.max(&x.lit(0.0)),
             Relu6 => x.max(&x.lit(0.0)).min(&x.lit(6.0)),
             Elu => x.gt(&x.lit(0.0)).select(x, &x.expm1()),

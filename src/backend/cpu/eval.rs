@@ -564,6 +564,7 @@ fn unary<const FMA: bool>(f: UnaryFn, dt: DType, a: Src, out: &mut [u32]) {
             Cos => map1(a, out, |x: f32| x.cos()),
             Tan => map1(a, out, |x: f32| x.tan()),
             Tanh => map1(a, out, math::tanh::<FMA>),
+            Sigmoid => map1(a, out, math::sigmoid::<FMA>),
             Erf => map1(a, out, math::erf::<FMA>),
             Expm1 => map1(a, out, |x: f32| x.exp_m1()),
             Log1p => map1(a, out, |x: f32| x.ln_1p()),

@@ -105,6 +105,12 @@ pub fn tanh<const FMA: bool>(x: f32) -> f32 {
     sel(x.is_nan(), x, r)
 }
 
+/// `1 / (1 + e^-x)`: 0 and 1 at the infinities, NaN for NaN.
+#[inline(always)]
+pub fn sigmoid<const FMA: bool>(x: f32) -> f32 {
+    1.0 / (1.0 + exp::<FMA>(-x))
+}
+
 #[inline(always)]
 pub fn erf<const FMA: bool>(x: f32) -> f32 {
     let xc = x.clamp(-4.0, 4.0);
@@ -160,6 +166,30 @@ mod tests {
         check("log", log::<true>, f64::ln, 0.5, 2.0, 2e-7, 1e-7);
         check("tanh", tanh::<true>, f64::tanh, -10.0, 10.0, 2e-6, 1e-7);
         check("erf", erf::<true>, libm_erf, -5.0, 5.0, 2e-6, 1e-7);
+        let sigmoid64 = |x: f64| 1.0 / (1.0 + (-x).exp());
+        check(
+            "sigmoid",
+            sigmoid::<true>,
+            sigmoid64,
+            -100.0,
+            100.0,
+            4e-7,
+            1e-37,
+        );
+        check(
+            "sigmoid",
+            sigmoid::<false>,
+            sigmoid64,
+            -100.0,
+            100.0,
+            4e-7,
+            1e-37,
+        );
+        assert_eq!(
+            (sigmoid::<true>(f32::INFINITY), sigmoid::<true>(-200.0)),
+            (1.0, 0.0)
+        );
+        assert!(sigmoid::<false>(f32::NAN).is_nan());
         check("exp", exp::<false>, f64::exp, -87.0, 88.0, 2e-7, 0.0);
         check("exp", exp::<false>, f64::exp, -103.0, -87.0, 2e-7, 1.5e-45);
         check("log", log::<false>, f64::ln, 1e-30, 1e30, 2e-7, 0.0);

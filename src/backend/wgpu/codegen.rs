@@ -236,6 +236,7 @@ fn unary(f: UnaryFn, dt: DType, a: &str) -> String {
         Cos => format!("wf_cos({a})"),
         Tan => format!("wf_tan({a})"),
         Tanh => format!("wf_tanh({a})"),
+        Sigmoid => format!("(1.0 / (1.0 + exp(-({a}))))"),
         Erf => format!("wf_erf({a})"),
         Expm1 => format!("wf_expm1({a})"),
         Log1p => format!("wf_log1p({a})"),
