@@ -1223,5 +1223,21 @@ Model: \"seq2seq\"
             .unwrap_err()
             .to_string();
         assert!(e.contains("initial state 1") && e.contains("[8, 6]"), "{e}");
+
+        // A Sequential model takes layers with one output only, as Keras.
+        let e = Sequential::new(vec![
+            wgflow::keras::layers::InputLayer::new(&[5, 2]).into_ref(),
+            LSTM::new(4).return_state(true).into_ref(),
+        ])
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            e.contains("has 3 outputs") && e.contains("functional API"),
+            "{e}"
+        );
+        let seq = Sequential::new(vec![LSTM::new(4).return_state(true).into_ref()]).unwrap();
+        let e = seq.call(&xe, false).unwrap_err().to_string();
+        assert!(e.contains("has 3 outputs"), "{e}");
     });
 }

@@ -112,7 +112,7 @@ impl ModelCore {
                 }
                 let mut h = inputs[0].clone();
                 for l in &layers {
-                    h = l.call(&[h], training)?;
+                    h = sequential_output(&self.name, l, l.call_many(&[h], training)?)?;
                     observe(l, std::slice::from_ref(&h))?;
                 }
                 Ok(vec![h])
@@ -245,6 +245,24 @@ struct Arity {
     model: String,
     inputs: Option<Vec<String>>,
     outputs: Vec<String>,
+}
+
+/// The one output of a Sequential model's layer; a layer with several (an LSTM with
+/// `return_state`) is an error, as in Keras.
+fn sequential_output<T>(model: &str, l: &LayerRef, mut outs: Vec<T>) -> Result<T> {
+    if outs.len() != 1 {
+        return Err(Error::invalid(
+            &format!("Sequential model '{model}'"),
+            format!(
+                "layer '{}' ({}) has {} outputs, but every layer of a Sequential model must \
+                 have one; use the functional API for layers with several outputs",
+                l.name(),
+                l.class_name(),
+                outs.len()
+            ),
+        ));
+    }
+    Ok(outs.swap_remove(0))
 }
 
 /// A functional model's input must match its `Input` (rank, known sizes, dtype).
@@ -1102,7 +1120,8 @@ impl Model {
         if let Some(input) = s.input_shape.clone() {
             let mut spec = (input, DType::F32);
             for l in s.layers.iter().chain(std::iter::once(&layer)) {
-                spec = l.infer_output(std::slice::from_ref(&spec))?;
+                let outs = l.infer_outputs(std::slice::from_ref(&spec))?;
+                spec = sequential_output(&self.core.name, l, outs)?;
             }
         }
         s.layers.push(layer);
@@ -1187,7 +1206,8 @@ impl Model {
                 let layers = s.borrow().layers.clone();
                 let mut spec = (input_shape.to_vec(), DType::F32);
                 for l in &layers {
-                    spec = l.infer_output(std::slice::from_ref(&spec))?;
+                    let outs = l.infer_outputs(std::slice::from_ref(&spec))?;
+                    spec = sequential_output(&self.core.name, l, outs)?;
                 }
                 s.borrow_mut().input_shape = Some(input_shape.to_vec());
                 Ok(())
