@@ -406,6 +406,62 @@ fn conv_bias_gradients_are_column_sums_of_the_filter_gradient() {
     }
 }
 
+/// A convolution's bias and activation become its epilogue (the map sees the matmul's
+/// [n·h·w, c] result as [n, h, w, c]); a value that must be stored for one reader (a pool,
+/// which cannot take `relu(conv + bias)`) is read by the others, not recomputed in them.
+#[test]
+fn conv_epilogues_and_stored_values_are_not_recomputed() {
+    use wgflow::ops::{Conv2dOptions, Padding, PoolOptions};
+    for dev in devices() {
+        with_device(&dev, || {
+            let x = ops::random_normal([2, 9, 8, 3], 0.0, 1.0, 1).unwrap();
+            let f = ops::random_normal([3, 3, 3, 5], 0.0, 1.0, 2).unwrap();
+            let b = ops::random_normal([5], 0.0, 1.0, 3).unwrap();
+            let g = ops::random_normal([2, 7, 6, 5], 0.0, 1.0, 4).unwrap();
+            let body = |x: &Tensor, f: &Tensor, b: &Tensor, g: &Tensor| -> Result<Vec<Tensor>> {
+                let y = ops::relu(&ops::add(
+                    &ops::conv2d(x, f, Conv2dOptions::new(1, Padding::Valid))?,
+                    b,
+                )?)?;
+                let p = ops::max_pool2d(&y, PoolOptions::new(2, 2, Padding::Valid))?;
+                // relu's backward reads y.
+                let dy = ops::where_(
+                    &ops::greater(&y, &ops::zeros_like(&y)?)?,
+                    g,
+                    &ops::zeros_like(g)?,
+                )?;
+                Ok(vec![p, dy])
+            };
+            let want = body(&x, &f, &b, &g).unwrap();
+            let func = function(move |a: &[Arg]| {
+                body(
+                    a[0].tensor()?,
+                    a[1].tensor()?,
+                    a[2].tensor()?,
+                    a[3].tensor()?,
+                )
+            });
+            let got = func.call(args![&x, &f, &b, &g]).unwrap();
+            for (got, want) in got.iter().zip(&want) {
+                let (got, want) = (got.to_f64_vec().unwrap(), want.to_f64_vec().unwrap());
+                for (p, q) in got.iter().zip(&want) {
+                    assert!((p - q).abs() <= 1e-4 * (1.0 + q.abs()), "{dev}: {p} vs {q}");
+                }
+            }
+            let listing = func
+                .get_concrete_function(args![&x, &f, &b, &g])
+                .unwrap()
+                .graph()
+                .to_string();
+            assert!(
+                listing.contains("fused[conv2d,add,relu]"),
+                "{dev}: {listing}"
+            );
+            assert_eq!(listing.matches("relu").count(), 1, "{dev}: {listing}");
+        });
+    }
+}
+
 /// Independent maps over the same space share one kernel: two returned values of x, and the
 /// Adam updates (three outputs each) of two same-shaped variables.
 #[test]

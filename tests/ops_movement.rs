@@ -558,6 +558,16 @@ fn concat_any_number_of_inputs() {
             &concat_ref(&[&a, &a, &a], 2),
         );
         check("concat one", ops::concat(&[&ta], 0), &a);
+        // Large enough that each input's region is written by several threads.
+        let (big_a, big_b) = (
+            rand_r(&mut Gen::new(4), &[37, 300, 7]),
+            rand_r(&mut Gen::new(5), &[37, 41, 7]),
+        );
+        check(
+            "concat large",
+            ops::concat(&[&tf(&big_a), &tf(&big_b)], 1),
+            &concat_ref(&[&big_a, &big_b], 1),
+        );
         assert_eq!(ops::concat(&[&tc, &tc], 1).unwrap().shape(), &[2, 0, 5]);
         // Many inputs: one kernel each, writing its region (no binding limit).
         let many: Vec<Tensor> = (0..40)

@@ -215,6 +215,11 @@ fn pooling_and_its_gradients_match_direct_loops() {
         ([1, 7, 5, 2], 3, 2, false),
         ([1, 4, 4, 1], 2, 2, false),
         ([0, 4, 4, 1], 2, 2, true),
+        // Tiling windows with rows and columns left over (VALID on odd sizes); the last
+        // is large enough to be written by several threads.
+        ([2, 9, 11, 3], 2, 2, false),
+        ([1, 8, 7, 2], 3, 3, false),
+        ([4, 11, 13, 160], 2, 2, false),
     ] {
         // Distinct values: ties would make the max-pool gradient a matter of convention.
         let mut x: Vec<f32> = (0..numel(&xs)).map(|i| i as f32 * 0.37 % 5.0).collect();

@@ -936,3 +936,57 @@ pub fn contiguous_strides(shape: &[usize]) -> Vec<i64> {
         .map(|s| s as i64)
         .collect()
 }
+
+/// `e`, an expression over the space `from`, over `to`: the same points in row-major order
+/// with runs of adjacent axes merged (`[n, h, w, c]` as a matmul's `[n·h·w, c]`). Possible
+/// when `e` reads no coordinates and each affine load walks every run as one axis (strides
+/// that nest, or 0 throughout); `None` otherwise.
+pub fn merge_space(e: &Expr, from: &[usize], to: &[usize]) -> Option<Expr> {
+    if from.iter().product::<usize>() != to.iter().product::<usize>() {
+        return None;
+    }
+    // runs[j]: the axes of `from` that make axis j of `to`.
+    let mut runs: Vec<Vec<usize>> = vec![];
+    let mut d = 0;
+    for &t in to {
+        let mut run = vec![];
+        let mut p = 1;
+        while p < t && d < from.len() {
+            p *= from[d];
+            run.push(d);
+            d += 1;
+        }
+        if p != t {
+            return None;
+        }
+        runs.push(run);
+    }
+    if from[d..].iter().any(|&s| s != 1) {
+        return None;
+    }
+    let merge = |strides: &[i64]| -> Option<Vec<i64>> {
+        runs.iter()
+            .map(|run| {
+                let live: Vec<usize> = run.iter().copied().filter(|&a| from[a] > 1).collect();
+                for w in live.windows(2) {
+                    if strides[w[0]] != strides[w[1]] * from[w[1]] as i64 {
+                        return None;
+                    }
+                }
+                Some(live.last().map_or(0, |&a| strides[a]))
+            })
+            .collect()
+    };
+    let mut out = e.clone();
+    for n in out.nodes.iter_mut() {
+        match n {
+            Node::Coord(_) => return None,
+            Node::Load {
+                index: Index::Affine { strides, .. },
+                ..
+            } => *strides = merge(strides)?,
+            _ => {}
+        }
+    }
+    Some(out)
+}

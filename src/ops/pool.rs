@@ -216,8 +216,8 @@ pub(crate) fn lower_pool_grad(g: &PoolGeometry, max: bool) -> Lowering {
     if [sh, sw] == [kh, kw]
         && g.pad_top == 0
         && g.pad_left == 0
-        && g.h == g.oh * kh
-        && g.w == g.ow * kw
+        && g.oh * kh <= g.h
+        && g.ow * kw <= g.w
     {
         return lower_tiled_pool_grad(g, max);
     }
@@ -288,11 +288,12 @@ pub(crate) fn lower_pool_grad(g: &PoolGeometry, max: bool) -> Lowering {
     low
 }
 
-/// The pool gradient when the windows tile the image exactly (stride = window, no padding,
-/// sizes divisible, as a 2x2 pool of an even image): each input pixel lies in one window, so
-/// over the space `[n, oy, ky, ox, kx, c]` — the input's own layout — the gradient is the
-/// window's incoming gradient where the pixel is the window's arg-max (max) or its share
-/// (average). Affine loads and no window search: much cheaper than the general case.
+/// The pool gradient when the windows tile the image (stride = window, no padding, as a 2x2
+/// pool): each input pixel lies in at most one window, so over the space
+/// `[n, oy, ky, ox, kx, c]` — the input's own layout — the gradient is the window's incoming
+/// gradient where the pixel is the window's arg-max (max) or its share (average). Affine
+/// loads and no window search: much cheaper than the general case. Rows and columns past
+/// the last window (an odd image under VALID padding) get zeros.
 fn lower_tiled_pool_grad(g: &PoolGeometry, max: bool) -> Lowering {
     let [kh, kw] = g.o.ksize;
     let mut low = Lowering::default();
@@ -315,15 +316,39 @@ fn lower_tiled_pool_grad(g: &PoolGeometry, max: bool) -> Lowering {
     } else {
         &dy / &b.lit((kh * kw) as f32)
     };
+    let (h, w) = (g.h as i64, g.w as i64);
+    let image = contiguous_strides(&[g.n, g.h, g.w, g.c]);
+    let exact = g.h == g.oh * kh && g.w == g.ow * kw;
     let k = MapKernel {
         space: vec![g.n, g.oh, kh, g.ow, kw, g.c],
         inputs: dtypes,
         expr: b.finish(&[&v]),
-        store: None,
+        store: (!exact).then(|| {
+            let (kh, kw) = (kh as i64, kw as i64);
+            (0, vec![h * w * c, kh * w * c, w * c, kw * c, c, 1])
+        }),
     };
     let mut ins: Vec<Buf> = (0..if max { 3 } else { 1 }).map(Buf::In).collect();
     ins.extend(arg);
     low.call(Kernel::Map(k), ins, vec![Buf::Out(0)]);
+    // The uncovered bottom rows, then the uncovered right columns of the covered rows.
+    let (th, tw) = (g.oh * kh, g.ow * kw);
+    for (space, offset) in [
+        ([g.n, g.h - th, g.w, g.c], th as i64 * w * c),
+        ([g.n, th, g.w - tw, g.c], tw as i64 * c),
+    ] {
+        if space.iter().product::<usize>() > 0 {
+            let z = ExprBuilder::new(&[]);
+            let zero = z.lit(0.0f32);
+            let k = MapKernel {
+                space: space.to_vec(),
+                inputs: vec![],
+                expr: z.finish(&[&zero]),
+                store: Some((offset, image.clone())),
+            };
+            low.call(Kernel::Map(k), vec![], vec![Buf::Out(0)]);
+        }
+    }
     low
 }
 

@@ -503,6 +503,26 @@ fn gather(data: &[u32], idx: Src, out: &mut [u32]) {
     }
 }
 
+/// `dst.copy_from_slice(src)` for the short runs of strided loads and stores (a channel
+/// row of 32): fixed-size chunks copy inline, where a `memmove` call per run would cost
+/// more than the copy.
+#[inline(always)]
+fn copy_run(dst: &mut [u32], src: &[u32]) {
+    if dst.len() > 256 {
+        dst.copy_from_slice(src);
+        return;
+    }
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let s: &[u32; 8] = s.try_into().expect("chunk of 8");
+        d.copy_from_slice(s);
+    }
+    for (d, &s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = s;
+    }
+}
+
 /// Walks an affine map with an odometer, copying runs along the innermost axis.
 #[inline(always)]
 fn strided_gather(
@@ -526,7 +546,7 @@ fn strided_gather(
         let run = (idim - coord[inner]).min(out.len() - t);
         let dst = &mut out[t..t + run];
         if istride == 1 {
-            dst.copy_from_slice(&data[base as usize..base as usize + run]);
+            copy_run(dst, &data[base as usize..base as usize + run]);
         } else if istride == 0 {
             dst.fill(data[base as usize]);
         } else {
@@ -536,6 +556,53 @@ fn strided_gather(
         }
         t += run;
         // Advance the odometer by `run` points.
+        base += run as i64 * istride;
+        coord[inner] += run;
+        let mut d = inner;
+        while coord[d] == space[d] && d > 0 {
+            base -= space[d] as i64 * strides[d];
+            coord[d] = 0;
+            d -= 1;
+            coord[d] += 1;
+            base += strides[d];
+        }
+    }
+}
+
+/// The inverse of [`strided_gather`]: writes `vals`, points `start..` of `space`, through
+/// the affine map into `data`, a run along the innermost axis at a time.
+pub(crate) fn strided_scatter(
+    vals: &[u32],
+    space: &[usize],
+    cstrides: &[usize],
+    offset: i64,
+    strides: &[i64],
+    start: usize,
+    data: &mut [u32],
+) {
+    let rank = space.len();
+    if rank == 0 {
+        data[offset as usize] = vals[0];
+        return;
+    }
+    let mut coord: Vec<usize> = (0..rank)
+        .map(|d| (start / cstrides[d]) % space[d])
+        .collect();
+    let mut base: i64 = offset + (0..rank).map(|d| coord[d] as i64 * strides[d]).sum::<i64>();
+    let inner = rank - 1;
+    let (idim, istride) = (space[inner], strides[inner]);
+    let mut t = 0;
+    while t < vals.len() {
+        let run = (idim - coord[inner]).min(vals.len() - t);
+        let src = &vals[t..t + run];
+        if istride == 1 {
+            copy_run(&mut data[base as usize..base as usize + run], src);
+        } else {
+            for (j, &v) in src.iter().enumerate() {
+                data[(base + j as i64 * istride) as usize] = v;
+            }
+        }
+        t += run;
         base += run as i64 * istride;
         coord[inner] += run;
         let mut d = inner;

@@ -154,6 +154,8 @@ fn run_map(k: &MapKernel, ins: &[&[u32]], outs: &mut [&mut [u32]]) -> Result<()>
 }
 
 /// A map that scatters its points through an affine store map (e.g. one piece of a concat).
+/// When the outermost axis steps past everything the inner axes reach, runs of it write
+/// disjoint slices of the output, in parallel.
 fn run_map_store(
     prep: &Prepared,
     total: usize,
@@ -172,22 +174,54 @@ fn run_map_store(
         }
     }
     let cs = crate::shape::strides(space);
-    let mut ev = Eval::new(prep);
-    let mut t = 0;
-    while t < total {
-        let n = BLOCK.min(total - t);
-        ev.run(t, n, None);
-        for j in 0..n {
-            let p = t + j;
-            let idx: i64 = offset
-                + (0..space.len())
-                    .map(|d| ((p / cs[d]) % space[d]) as i64 * strides[d])
-                    .sum::<i64>();
+    // Points `p0..p1` written into `outs`, whose element 0 is the output's `base`.
+    let work = |p0: usize, p1: usize, base: i64, outs: &mut [&mut [u32]]| {
+        let mut ev = Eval::new(prep);
+        let mut tmp = Vec::new();
+        let mut t = p0;
+        while t < p1 {
+            let n = BLOCK.min(p1 - t);
+            ev.run(t, n, None);
             for (k, o) in outs.iter_mut().enumerate() {
-                o[idx as usize] = ev.output_word(k, j);
+                let vals = ev.output_slice(k, &mut tmp);
+                eval::strided_scatter(vals, space, &cs, offset - base, strides, t, o);
             }
+            t += n;
         }
-        t += n;
+    };
+    let outer = space.first().copied().unwrap_or(1);
+    let s0 = strides.first().copied().unwrap_or(0);
+    let (rest_lo, rest_hi) = eval::affine_range(
+        &space[1.min(space.len())..],
+        0,
+        &strides[1.min(strides.len())..],
+    );
+    let disjoint = outer > 1 && s0 > 0 && rest_lo >= 0 && rest_hi < s0;
+    if total < PARALLEL_MIN || !disjoint {
+        work(0, total, 0, outs);
+        return Ok(());
     }
+    let per = outer.div_ceil(rayon::current_num_threads() * 4);
+    let chunks = outer.div_ceil(per);
+    let mut per_chunk: Vec<Vec<&mut [u32]>> = (0..chunks).map(|_| Vec::new()).collect();
+    for o in outs.iter_mut() {
+        // Chunk c owns output elements [offset + c·per·s0, offset + (c+1)·per·s0).
+        let region = &mut o[offset as usize..(hi + 1) as usize];
+        for (c, piece) in region.chunks_mut(per * s0 as usize).enumerate() {
+            per_chunk[c].push(piece);
+        }
+    }
+    per_chunk
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(c, mut v)| {
+            let base = offset + (c * per) as i64 * s0;
+            work(
+                c * per * cs[0],
+                ((c + 1) * per).min(outer) * cs[0],
+                base,
+                &mut v,
+            )
+        });
     Ok(())
 }

@@ -31,7 +31,7 @@ use crate::graph::ir::{Graph, NodeKind, ValueId};
 use crate::graph::passes::reaches;
 use crate::kernel::ir::{
     ColumnSums, Expr, Index, Kernel, MapKernel, MatmulKernel, Node, NodeId, Operand, Patches,
-    ReduceOp, contiguous_strides, map_args,
+    ReduceOp, contiguous_strides, map_args, merge_space,
 };
 use crate::ops::{Buf, Lowering};
 use std::collections::HashMap;
@@ -457,7 +457,38 @@ pub fn run_operands(g: &mut Graph, max_bindings: usize) -> Result<bool> {
 }
 
 fn inline_producers(g: &mut Graph, max_bindings: usize, operands: bool) -> Result<bool> {
+    // Whether a reader can take a value is only known by trying; a value that some reader
+    // could not take stays stored, and recomputing it in the others would cost more than
+    // reading it (e.g. `relu(conv + bias)` kept for a pool, recomputed in relu's gradient).
+    // So such values are kept out and the pass runs again on the original graph.
+    let mut kept_out = vec![false; g.values.len()];
+    loop {
+        let mut trial = g.clone();
+        let (changed, inlined) = inline_pass(&mut trial, max_bindings, operands, &kept_out)?;
+        let still_read: Vec<ValueId> = inlined
+            .into_iter()
+            .filter(|&v| trial.nodes.iter().any(|n| n.inputs.contains(&v)))
+            .collect();
+        if still_read.is_empty() {
+            *g = trial;
+            return Ok(changed);
+        }
+        for v in still_read {
+            kept_out[v] = true;
+        }
+    }
+}
+
+/// One inlining pass that never inlines the values marked in `kept_out`; returns whether it
+/// changed the graph and the values it inlined somewhere.
+fn inline_pass(
+    g: &mut Graph,
+    max_bindings: usize,
+    operands: bool,
+    kept_out: &[bool],
+) -> Result<(bool, Vec<ValueId>)> {
     let mut changed = false;
+    let mut inlined_anywhere: Vec<ValueId> = vec![];
     let mut parts: Vec<Option<Part>> = (0..g.nodes.len())
         .map(|i| part_of(&g.nodes[i].kind.clone(), g, i))
         .collect::<Result<_>>()?;
@@ -465,7 +496,7 @@ fn inline_producers(g: &mut Graph, max_bindings: usize, operands: bool) -> Resul
     // A value is only inlined when every reader can take it, so it disappears: inlining a
     // value that must be stored anyway would recompute it and keep its inputs alive.
     let roots = g.roots();
-    let mut inlinable = vec![true; g.values.len()];
+    let mut inlinable: Vec<bool> = kept_out.iter().map(|k| !k).collect();
     for v in &roots {
         inlinable[*v] = false;
     }
@@ -524,6 +555,7 @@ fn inline_producers(g: &mut Graph, max_bindings: usize, operands: bool) -> Resul
                         pp.ops.clone()
                     };
                     inlined.push(v);
+                    inlined_anywhere.push(v);
                     ops.extend(cp.ops.iter().copied());
                     parts[c] = Some(Part { ops, lowering: low });
                     g.nodes[c].inputs = inputs;
@@ -535,7 +567,9 @@ fn inline_producers(g: &mut Graph, max_bindings: usize, operands: bool) -> Resul
         }
     }
     write_back(g, parts);
-    Ok(changed)
+    inlined_anywhere.sort_unstable();
+    inlined_anywhere.dedup();
+    Ok((changed, inlined_anywhere))
 }
 
 /// Step 5: two maps over the same space, neither depending on the other, become one kernel
@@ -833,9 +867,15 @@ fn epilogues(
             let Some(space) = spaces[o].clone() else {
                 continue;
             };
-            if space != ck.space {
+            // The map may see the accumulator's points through a finer shape (a conv's
+            // [n, h, w, c] output of its [n·h·w, c] matmul).
+            let Some(expr) = (if space == ck.space {
+                Some(ck.expr.clone())
+            } else {
+                merge_space(&ck.expr, &ck.space, &space)
+            }) else {
                 continue;
-            }
+            };
             // The consumer's node will produce the producer's other outputs too: none of
             // its own inputs may depend on them.
             let others: Vec<ValueId> = g.nodes[mi]
@@ -847,7 +887,7 @@ fn epilogues(
             if !others.is_empty() && reaches(g, &others, &g.nodes[c].inputs) {
                 continue;
             }
-            let reads_v_at_same_point = ck.expr.nodes.iter().all(|n| match n {
+            let reads_v_at_same_point = expr.nodes.iter().all(|n| match n {
                 Node::Load { input, index } if *input == i as u32 => is_identity(index, &space),
                 _ => true,
             });
@@ -880,7 +920,7 @@ fn epilogues(
             }
             let mut b = Builder::default();
             let mut ids: Vec<NodeId> = vec![];
-            for (n, &dt) in ck.expr.nodes.iter().zip(&ck.expr.dtypes) {
+            for (n, &dt) in expr.nodes.iter().zip(&expr.dtypes) {
                 let node = match n {
                     Node::Load { input, .. } if *input == i as u32 => Node::Acc,
                     Node::Load { input, index } => Node::Load {
@@ -894,7 +934,7 @@ fn epilogues(
                 };
                 ids.push(b.push(node, dt));
             }
-            let epilogue = Some(b.finish(vec![ids[ck.expr.outputs[0] as usize]]));
+            let epilogue = Some(b.finish(vec![ids[expr.outputs[0] as usize]]));
             let kernel = match mk.clone() {
                 Kernel::Matmul(mut k) => {
                     k.inputs = dtypes;
