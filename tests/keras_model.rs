@@ -149,7 +149,7 @@ fn fit_recovers_linear_weights_on_every_device() {
             let losses = history.get("loss").unwrap();
             assert_eq!(losses.len(), 30);
             assert!(losses[29] < 1e-4, "{device}: final loss {}", losses[29]);
-            assert!(history.get("mean_absolute_error").unwrap()[29] < 1e-2);
+            assert!(history.get("mae").unwrap()[29] < 1e-2);
             let w = model.get_weights();
             common::assert_close("kernel", &values(&w[0]), &[2.0, -3.0, 0.5, 1.0], 1e-2, 0.0);
             common::assert_close("bias", &values(&w[1]), &[0.7], 1e-2, 0.0);
@@ -964,7 +964,7 @@ fn weighted_fit_traced_matches_run_eagerly() {
         let (he, le, we) = run(true);
         assert!(ht.get("val_loss").is_some());
         assert_same_history("traced vs eager", &ht, &he);
-        for k in ["loss", "mean_absolute_error"] {
+        for k in ["loss", "mae"] {
             common::assert_close(k, &[lt[k]], &[le[k]], 1e-5, 1e-5);
         }
         for (a, b) in wt.iter().zip(&we) {

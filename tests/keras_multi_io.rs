@@ -14,8 +14,8 @@ use wgflow::keras::losses::{Loss, MeanSquaredError, SparseCategoricalCrossentrop
 use wgflow::keras::metrics::SparseCategoricalAccuracy;
 use wgflow::keras::regularizers::Regularizer;
 use wgflow::keras::{
-    ClassWeight, CompileOptions, EvaluateOptions, FitOptions, History, Input, Model, PerOutput,
-    Sequential, Verbose,
+    ClassWeight, CompileOptions, EvaluateOptions, FitOptions, History, Input, LossArg, Model,
+    PerOutput, Sequential, Verbose,
 };
 use wgflow::optimizers::{Adam, Optimizer, SGD};
 use wgflow::{Device, GradientTape, Tensor, Variable, with_device};
@@ -301,6 +301,65 @@ fn train_on_batch_matches_a_gradient_tape_step() {
 }
 
 /// Every key of two histories agrees, epoch by epoch.
+/// An output compiled with `LossArg::None` (Keras's `None` in a loss list) trains nothing:
+/// its bias keeps its value (its kernel moves only by its L2 penalty), the total is the
+/// other output's loss plus the penalty, the logs hold `loss` and the metrics (no
+/// `<output>_loss` with one loss, as Keras logs it), and its metrics still run.
+#[test]
+fn an_output_without_a_loss_is_not_trained_but_keeps_its_metrics() {
+    for device in common::devices() {
+        with_device(&device, || {
+            let d = data(5);
+            let model = two_heads(6);
+            let options = CompileOptions::new(PerOutput::List(vec![
+                LossArg::None,
+                SparseCategoricalCrossentropy::new()
+                    .from_logits(true)
+                    .into(),
+            ]))
+            .metrics(PerOutput::List(vec![
+                vec!["mae".into()],
+                vec!["accuracy".into()],
+            ]));
+            model.compile_with(SGD::new(0.5), options).unwrap();
+            assert!(model.compiled().unwrap().losses()[0].is_none());
+            let bias_before = values(&model.get_layer("reg").unwrap().weights()[1].read_value());
+            let out = model.call_many(&d.x, false).unwrap();
+            let reg = values(&out[0]);
+            let mut want = expected(&model, &d, &[1.0; ROWS]);
+            let mae = (0..ROWS)
+                .map(|i| (reg[i] - d.targets[i] as f64).abs())
+                .sum::<f64>()
+                / ROWS as f64;
+            let kernel = model.get_layer("reg").unwrap().weights()[0].read_value();
+            let penalty = L2 as f64 * values(&kernel).iter().map(|v| v * v).sum::<f64>();
+            let cls_loss = want["cls_loss"];
+            want.remove("reg_loss");
+            want.remove("cls_loss");
+            want.insert("loss".into(), cls_loss + penalty);
+            want.insert("reg_mae".into(), mae);
+            let cls_before = values(&model.get_layer("cls").unwrap().weights()[1].read_value());
+            let logs = model.train_on_batch_many(&d.x, &d.y, None).unwrap();
+            assert_logs(&format!("{device}: train_on_batch"), &logs, &want);
+            let bias_after = values(&model.get_layer("reg").unwrap().weights()[1].read_value());
+            assert_eq!(
+                bias_before, bias_after,
+                "{device}: reg's bias must not train"
+            );
+            let cls_after = values(&model.get_layer("cls").unwrap().weights()[1].read_value());
+            assert_ne!(cls_before, cls_after, "{device}: cls trains");
+
+            // Every output without a loss: nothing to compute, as Keras says.
+            let none = two_heads(6);
+            let e = err(none.compile_with(
+                SGD::new(0.1),
+                CompileOptions::new(PerOutput::List(vec![LossArg::None, LossArg::None])),
+            ));
+            assert_names(&e, &["no loss to compute", "two_heads"]);
+        });
+    }
+}
+
 fn assert_same_history(what: &str, a: &History, b: &History) {
     assert_eq!(
         a.history.keys().collect::<Vec<_>>(),

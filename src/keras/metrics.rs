@@ -1322,12 +1322,13 @@ pub fn get(name: &str, loss: &str) -> Result<std::rc::Rc<dyn Metric>> {
         "precision" => Rc::new(Precision::with_options(PrecisionRecallOptions::default())?),
         "recall" => Rc::new(Recall::with_options(PrecisionRecallOptions::default())?),
         "auc" => Rc::new(AUC::with_options(AucOptions::default())?),
+        // Named as given (`"mae"` logs as `mae`), as Keras wraps a metric function.
         "mse" | "mean_squared_error" => Rc::new(MeanMetricWrapper::new(
-            "mean_squared_error",
+            name,
             crate::keras::losses::mean_squared_error,
         )?),
         "mae" | "mean_absolute_error" => Rc::new(MeanMetricWrapper::new(
-            "mean_absolute_error",
+            name,
             crate::keras::losses::mean_absolute_error,
         )?),
         other => {

@@ -352,11 +352,14 @@ impl<M: Metric + 'static> From<M> for MetricArg {
 }
 
 /// A loss given to [`Model::compile_with`]: Keras's name (`"mse"`, see
-/// [`super::losses::get`]) or a loss object.
+/// [`super::losses::get`]) or a loss object; `None` (Keras's `None` in a loss list) leaves
+/// an output of a model with several without a loss: nothing trains through it, and its
+/// metrics still run. At least one output needs a loss.
 #[derive(Clone)]
 pub enum LossArg {
     Name(String),
     Loss(Rc<dyn Loss>),
+    None,
 }
 
 impl From<&str> for LossArg {
@@ -372,10 +375,11 @@ impl<L: Loss + 'static> From<L> for LossArg {
 }
 
 impl LossArg {
-    fn resolve(self) -> Result<Rc<dyn Loss>> {
+    fn resolve(self) -> Result<Option<Rc<dyn Loss>>> {
         match self {
-            LossArg::Name(n) => Ok(Rc::from(super::losses::get(&n)?)),
-            LossArg::Loss(l) => Ok(l),
+            LossArg::Name(n) => Ok(Some(Rc::from(super::losses::get(&n)?))),
+            LossArg::Loss(l) => Ok(Some(l)),
+            LossArg::None => Ok(None),
         }
     }
 }
@@ -491,7 +495,8 @@ impl CompileOptions {
 /// the metrics with the output each watches, and the trackers.
 struct Heads {
     names: Vec<String>,
-    losses: Vec<Rc<dyn Loss>>,
+    /// Each output's loss; `None` for an output compiled without one.
+    losses: Vec<Option<Rc<dyn Loss>>>,
     weights: Vec<f64>,
     metrics: Vec<Rc<dyn Metric>>,
     /// The output each metric watches, and its key in the logs.
@@ -499,8 +504,8 @@ struct Heads {
     metric_keys: Vec<String>,
     /// The total loss, penalties included.
     loss_tracker: Mean,
-    /// Each output's unweighted loss, tracked when there are several outputs.
-    output_trackers: Vec<Mean>,
+    /// Each output's unweighted loss, tracked when several outputs have a loss.
+    output_trackers: Vec<Option<Mean>>,
 }
 
 impl Heads {
@@ -515,10 +520,22 @@ impl Heads {
             let loss = loss.ok_or_else(|| {
                 Error::invalid(
                     "compile",
-                    format!("loss has no entry for output '{name}'; give every output a loss"),
+                    format!(
+                        "loss has no entry for output '{name}'; give every output a loss \
+                         (LossArg::None for one that is not trained)"
+                    ),
                 )
             })?;
             losses.push(loss.resolve()?);
+        }
+        if losses.iter().all(Option::is_none) {
+            return Err(Error::invalid(
+                "compile",
+                format!(
+                    "no loss to compute: every output of model '{model}' has LossArg::None; \
+                     give at least one a loss"
+                ),
+            ));
         }
         let weights = match options.loss_weights {
             None => vec![1.0; names.len()],
@@ -542,7 +559,10 @@ impl Heads {
             for m in list.unwrap_or_default() {
                 let m = match m {
                     MetricArg::Metric(m) => m,
-                    MetricArg::Name(n) => super::metrics::get(&n, losses[o].name())?,
+                    MetricArg::Name(n) => {
+                        let loss = losses[o].as_ref().map_or("", |l| l.name());
+                        super::metrics::get(&n, loss)?
+                    }
                 };
                 // A metric object holds its state: watching two outputs would mix them.
                 let same = |j: &usize| {
@@ -570,13 +590,16 @@ impl Heads {
                 metrics.push(m);
             }
         }
-        let output_trackers = match several {
-            true => names
-                .iter()
-                .map(|n| Mean::new(&format!("{n}_loss")))
-                .collect::<Result<Vec<_>>>()?,
-            false => Vec::new(),
-        };
+        // As in Keras, `<output>_loss` is logged only when several outputs have a loss.
+        let several_losses = losses.iter().filter(|l| l.is_some()).count() > 1;
+        let output_trackers = names
+            .iter()
+            .zip(&losses)
+            .map(|(n, l)| match (several_losses, l) {
+                (true, Some(_)) => Mean::new(&format!("{n}_loss")).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Heads {
             names,
             losses,
@@ -597,7 +620,7 @@ impl Heads {
         y: &[Tensor],
         y_pred: &[Tensor],
         w: Option<&Tensor>,
-    ) -> Result<(Tensor, Vec<Tensor>)> {
+    ) -> Result<(Tensor, Vec<Option<Tensor>>)> {
         if y.len() != y_pred.len() || y.len() != self.names.len() {
             return Err(Error::invalid(
                 &core.name,
@@ -613,7 +636,11 @@ impl Heads {
         let mut total: Option<Tensor> = None;
         let mut each = Vec::with_capacity(y.len());
         for (i, (yt, yp)) in y.iter().zip(y_pred).enumerate() {
-            let l = self.losses[i].compute(yt, yp, w);
+            let Some(loss) = &self.losses[i] else {
+                each.push(None);
+                continue;
+            };
+            let l = loss.compute(yt, yp, w);
             let l = match several {
                 true => l.map_err(|e| in_output(e, &self.names[i]))?,
                 false => l?,
@@ -628,9 +655,9 @@ impl Heads {
                 None => weighted,
                 Some(t) => ops::add(&t, &weighted)?,
             });
-            each.push(l);
+            each.push(Some(l));
         }
-        let mut total = total.expect("a model has at least one output");
+        let mut total = total.expect("compile checked that some output has a loss");
         for penalty in core.losses()? {
             total = ops::add(&total, &penalty)?;
         }
@@ -643,7 +670,7 @@ impl Heads {
     fn update(
         &self,
         total: &Tensor,
-        each: &[Tensor],
+        each: &[Option<Tensor>],
         batch: usize,
         y: &[Tensor],
         y_pred: &[Tensor],
@@ -652,7 +679,9 @@ impl Heads {
         let count = ops::scalar_like(total, batch as f64)?;
         self.loss_tracker.update(total, Some(&count))?;
         for (t, l) in self.output_trackers.iter().zip(each) {
-            t.update(l, Some(&count))?;
+            if let (Some(t), Some(l)) = (t, l) {
+                t.update(l, Some(&count))?;
+            }
         }
         for (m, &o) in self.metrics.iter().zip(&self.metric_outputs) {
             m.update_state(&y[o], &y_pred[o], w)?;
@@ -665,7 +694,9 @@ impl Heads {
         let mut logs = Logs::new();
         logs.insert(format!("{prefix}loss"), self.loss_tracker.result()?);
         for (n, t) in self.names.iter().zip(&self.output_trackers) {
-            logs.insert(format!("{prefix}{n}_loss"), t.result()?);
+            if let Some(t) = t {
+                logs.insert(format!("{prefix}{n}_loss"), t.result()?);
+            }
         }
         for (k, m) in self.metric_keys.iter().zip(&self.metrics) {
             logs.insert(format!("{prefix}{k}"), m.result()?);
@@ -675,7 +706,7 @@ impl Heads {
 
     fn reset(&self) -> Result<()> {
         self.loss_tracker.reset_state()?;
-        for t in &self.output_trackers {
+        for t in self.output_trackers.iter().flatten() {
             t.reset_state()?;
         }
         for m in &self.metrics {
@@ -717,12 +748,18 @@ pub struct Compiled {
 }
 
 impl Compiled {
-    /// The loss (of the first output, when there are several: see [`Compiled::losses`]).
+    /// The loss (of the first output that has one, when there are several: see
+    /// [`Compiled::losses`]).
     pub fn loss(&self) -> &Rc<dyn Loss> {
-        &self.heads.losses[0]
+        self.heads
+            .losses
+            .iter()
+            .flatten()
+            .next()
+            .expect("compile checked that some output has a loss")
     }
-    /// Each output's loss, in output order.
-    pub fn losses(&self) -> &[Rc<dyn Loss>] {
+    /// Each output's loss, in output order (`None` for an output compiled without one).
+    pub fn losses(&self) -> &[Option<Rc<dyn Loss>>] {
         &self.heads.losses
     }
     /// Each output's factor in the total loss.
