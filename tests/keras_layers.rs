@@ -1241,3 +1241,221 @@ Model: \"seq2seq\"
         assert!(e.contains("has 3 outputs"), "{e}");
     });
 }
+
+/// The input mask of a training call, recovered from the gradient of the output with
+/// respect to the input: `[batch, features]` of 0 (dropped: zero gradient at every step)
+/// or `1 / (1 - rate)`. Asserts that the mask is shared by all time steps.
+fn recovered_input_mask(grad: &[f64], (b, t, f): (usize, usize, usize), rate: f64) -> Vec<f32> {
+    let mut mask = vec![0.0f32; b * f];
+    for i in 0..b {
+        for j in 0..f {
+            let zero: Vec<bool> = (0..t).map(|s| grad[(i * t + s) * f + j] == 0.0).collect();
+            assert!(
+                zero.iter().all(|&z| z == zero[0]),
+                "row {i} feature {j}: the mask changes over time: {zero:?}"
+            );
+            mask[i * f + j] = if zero[0] {
+                0.0
+            } else {
+                (1.0 / (1.0 - rate)) as f32
+            };
+        }
+    }
+    mask
+}
+
+/// `dropout`: in training one input mask per call, shared by the time steps (and by the
+/// gates without recurrent dropout): the training output is the inference output of the
+/// masked inputs. A new call draws a new mask; inference ignores the rates.
+#[test]
+fn rnn_input_dropout_is_one_mask_per_call() {
+    let (b, t, f, u, rate) = (4, 5, 6, 3, 0.4);
+    let mut g = Gen::new(21);
+    let x = g.vec_f32(b * t * f, -1.0, 1.0);
+    let cot = g_like(b * u, -1.0, 1.0);
+    for device in common::devices() {
+        with_device(&device, || {
+            for gru in [false, true] {
+                let (layer, plain) = if gru {
+                    let w = rnn_weights(&mut Gen::new(22), f, u, 3, 6 * u);
+                    let (l, p) = (
+                        GRU::new(u).dropout(rate).seed(7).into_ref(),
+                        GRU::new(u).into_ref(),
+                    );
+                    set_weights(&l, &[b, t, f], &w);
+                    set_weights(&p, &[b, t, f], &w);
+                    (l, p)
+                } else {
+                    let w = rnn_weights(&mut Gen::new(22), f, u, 4, 4 * u);
+                    let (l, p) = (
+                        LSTM::new(u).dropout(rate).seed(7).into_ref(),
+                        LSTM::new(u).into_ref(),
+                    );
+                    set_weights(&l, &[b, t, f], &w);
+                    set_weights(&p, &[b, t, f], &w);
+                    (l, p)
+                };
+                let what = format!("{device} gru={gru}");
+                let xt = tensor(&x, &[b, t, f]);
+                let run = run_layer(&layer, &xt, &cot, true);
+                let mask =
+                    recovered_input_mask(run.grad_x.as_ref().unwrap(), (b, t, f), rate as f64);
+                let dropped = mask.iter().filter(|&&m| m == 0.0).count();
+                assert!(
+                    dropped > 0 && dropped < b * f,
+                    "{what}: {dropped} of {} dropped",
+                    b * f
+                );
+                let masked: Vec<f32> = (0..b * t * f)
+                    .map(|k| x[k] * mask[(k / (t * f)) * f + k % f])
+                    .collect();
+                let want = values(&plain.call(&[tensor(&masked, &[b, t, f])], false).unwrap());
+                assert_close(
+                    &format!("{what}: training = inference on masked x"),
+                    &run.y,
+                    &want,
+                    1e-5,
+                    1e-5,
+                );
+                // Inference: no dropout.
+                let infer = values(&layer.call(std::slice::from_ref(&xt), false).unwrap());
+                let plain_out = values(&plain.call(std::slice::from_ref(&xt), false).unwrap());
+                assert_close(
+                    &format!("{what}: inference"),
+                    &infer,
+                    &plain_out,
+                    1e-6,
+                    1e-6,
+                );
+                // The next training call draws another mask.
+                let again = run_layer(&layer, &xt, &cot, true);
+                assert_ne!(run.y, again.y, "{what}: a new mask per call");
+            }
+        });
+    }
+}
+
+/// `recurrent_dropout` (Keras's implementation 1: a mask per gate on the previous state
+/// where it enters that gate, fixed over the steps). With a recurrent kernel that is zero
+/// but for the cell gate's columns, the gradient with respect to `h0` shows that gate's
+/// mask, and the training output is the inference output from the masked `h0` (an LSTM's
+/// carried state `c0` is not masked). Inference ignores the rate; a traced `fit` trains.
+#[test]
+fn lstm_recurrent_dropout_masks_the_state_entering_each_gate() {
+    let (b, f, u, rate) = (5, 3, 4, 0.5);
+    let mut g = Gen::new(23);
+    let x = g.vec_f32(b * f, -1.0, 1.0);
+    let h0 = g.vec_f32(b * u, -1.0, 1.0);
+    let c0 = g.vec_f32(b * u, -1.0, 1.0);
+    let mut w = rnn_weights(&mut g, f, u, 4, 4 * u);
+    // Recurrent kernel [u, 4u]: only the cell gate's block (columns 2u..3u) is nonzero.
+    for r in 0..u {
+        for c in 0..4 * u {
+            if !(2 * u..3 * u).contains(&c) {
+                w[1][r * 4 * u + c] = 0.0;
+            }
+        }
+    }
+    for device in common::devices() {
+        with_device(&device, || {
+            let layer = LSTM::new(u).recurrent_dropout(rate).seed(3).into_ref();
+            let plain = LSTM::new(u).into_ref();
+            set_weights(&layer, &[b, 1, f], &w);
+            set_weights(&plain, &[b, 1, f], &w);
+            let (xt, h0t, c0t) = (
+                tensor(&x, &[b, 1, f]),
+                tensor(&h0, &[b, u]),
+                tensor(&c0, &[b, u]),
+            );
+            let tape = GradientTape::new();
+            tape.watch(&h0t);
+            let y = layer
+                .call(&[xt.clone(), h0t.clone(), c0t.clone()], true)
+                .unwrap();
+            let loss = ops::reduce_sum(&y, wgflow::Axes::All, false).unwrap();
+            let gh = values(tape.gradient(&loss, &[&h0t]).unwrap()[0].as_ref().unwrap());
+            let mask: Vec<f32> = gh
+                .iter()
+                .map(|&d| if d == 0.0 { 0.0 } else { 1.0 / (1.0 - rate) })
+                .collect();
+            let dropped = mask.iter().filter(|&&m| m == 0.0).count();
+            assert!(
+                dropped > 0 && dropped < b * u,
+                "{device}: {dropped} dropped"
+            );
+            let h0m: Vec<f32> = h0.iter().zip(&mask).map(|(h, m)| h * m).collect();
+            let want = plain
+                .call(&[xt.clone(), tensor(&h0m, &[b, u]), c0t.clone()], false)
+                .unwrap();
+            assert_close(
+                &format!("{device}: masked h0"),
+                &values(&y),
+                &values(&want),
+                1e-5,
+                1e-5,
+            );
+            let infer = layer
+                .call(&[xt.clone(), h0t.clone(), c0t.clone()], false)
+                .unwrap();
+            let plain_out = plain.call(&[xt, h0t, c0t], false).unwrap();
+            assert_close(
+                &format!("{device}: inference"),
+                &values(&infer),
+                &values(&plain_out),
+                1e-6,
+                1e-6,
+            );
+        });
+    }
+}
+
+/// Both dropouts in a traced training step: each `fit` step draws new masks (the loss is
+/// not the same twice on the same batch with a learning rate of 0), and bad rates are
+/// build errors naming the layer.
+#[test]
+fn rnn_dropout_trains_traced_with_fresh_masks() {
+    for device in common::devices() {
+        with_device(&device, || {
+            wgflow::keras::set_random_seed(2);
+            let mut g = Gen::new(24);
+            let x = tensor(&g.vec_f32(8 * 4 * 3, -1.0, 1.0), &[8, 4, 3]);
+            let y = tensor(&g.vec_f32(8, -1.0, 1.0), &[8, 1]);
+            for gru in [false, true] {
+                let rnn = if gru {
+                    GRU::new(5)
+                        .dropout(0.3)
+                        .recurrent_dropout(0.3)
+                        .reset_after(false)
+                        .into_ref()
+                } else {
+                    LSTM::new(5).dropout(0.3).recurrent_dropout(0.3).into_ref()
+                };
+                let model = Sequential::new(vec![
+                    wgflow::keras::layers::InputLayer::new(&[4, 3]).into_ref(),
+                    rnn,
+                    Dense::new(1).into_ref(),
+                ])
+                .unwrap();
+                model
+                    .compile(SGD::new(0.0), MeanSquaredError::new(), vec![])
+                    .unwrap();
+                let a = model.train_on_batch(&x, &y).unwrap()["loss"];
+                let b = model.train_on_batch(&x, &y).unwrap()["loss"];
+                assert_ne!(a, b, "{device} gru={gru}: the masks change between steps");
+                let eval = |m: &wgflow::keras::Model| m.test_on_batch(&x, &y).unwrap()["loss"];
+                assert_eq!(
+                    eval(&model),
+                    eval(&model),
+                    "{device}: no dropout in evaluation"
+                );
+            }
+            let e = LSTM::new(2)
+                .dropout(1.0)
+                .into_ref()
+                .build(&[known(&[1, 2, 3])])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("LSTM") && e.contains("dropout"), "{e}");
+        });
+    }
+}

@@ -250,6 +250,61 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Dropout masks made fresh on every training call: `1 / (1 - rate)` where kept, 0 where
+/// dropped. Eagerly each mask has its own seed from `seed` and a call count; in a traced
+/// step (one plan replayed) the uniforms come from the host on every replay, as
+/// [`Dropout`]'s do. The recurrent layers' `dropout` and `recurrent_dropout` use it.
+#[derive(Clone)]
+pub(crate) struct DropoutMasks {
+    seed: u64,
+    calls: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl DropoutMasks {
+    pub(crate) fn new(seed: u64) -> DropoutMasks {
+        DropoutMasks {
+            seed,
+            calls: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        }
+    }
+
+    /// A new mask of `shape` (float32) dropping `rate` of it.
+    pub(crate) fn mask(&self, rate: f32, shape: &[usize]) -> Result<Tensor> {
+        let base = self.seed;
+        let scale = 1.0 / (1.0 - rate as f64);
+        let size: usize = shape.iter().product();
+        if !crate::graph::is_tracing() {
+            let n = self
+                .calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let ones = ops::ones(shape, crate::DType::F32)?;
+            return ops::dropout(&ones, rate, mix(base ^ mix(n)), None);
+        }
+        let calls = self.calls.clone();
+        let uniform = crate::graph::host_tensor(
+            "dropout_noise",
+            Arc::new(move || {
+                let n = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut state = mix(base ^ mix(n));
+                Ok((0..size)
+                    .map(|_| {
+                        state = mix(state);
+                        (state >> 40) as f32 / (1u64 << 24) as f32
+                    })
+                    .collect())
+            }),
+        )?;
+        let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+        let u = ops::reshape(&uniform, &dims)?;
+        let keep = ops::greater_equal(&u, &ops::scalar_like(&u, rate as f64)?)?;
+        ops::where_(
+            &keep,
+            &ops::scalar_like(&u, scale)?,
+            &ops::scalar_like(&u, 0.0)?,
+        )
+    }
+}
+
 impl Layer for Dropout {
     fn class_name(&self) -> &str {
         "Dropout"

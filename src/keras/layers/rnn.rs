@@ -10,9 +10,16 @@
 //! With `return_state` a layer's [`Layer::call_many`] (and `apply_many` on symbolic
 //! tensors) gives the output and then the final states (`h, c` for LSTM, `h` for GRU);
 //! initial states, Keras's `initial_state=`, are given as inputs after the sequence
-//! (`[x, h0, c0]`). Not supported yet: `stateful`, masking, `dropout` and
-//! `recurrent_dropout`.
+//! (`[x, h0, c0]`).
+//!
+//! `dropout` and `recurrent_dropout` follow Keras's cells: in training, masks fixed over
+//! the time steps and fresh on every call multiply the inputs and the previous state `h`
+//! where they enter the gates (not the carried state). Without recurrent dropout one
+//! input mask serves every gate (Keras's implementation 2); with it, each gate has its
+//! own input and recurrent masks (Keras's implementation 1). Not supported yet:
+//! `stateful` and masking.
 
+use super::core::DropoutMasks;
 use super::{BuildContext, Layer, Shape, fmt_shape};
 use crate::autodiff::Variable;
 use crate::error::{Error, Result};
@@ -86,6 +93,107 @@ fn project_inputs(
         steps.reverse();
     }
     Ok(steps)
+}
+
+/// One training call's dropout masks: for the inputs none, one `[batch, 1, features]` for
+/// every gate, or one per gate; for the previous state none or one `[batch, units]` per
+/// gate (see the module docs).
+struct CallMasks {
+    input: Vec<Tensor>,
+    recurrent: Vec<Tensor>,
+}
+
+/// The masks of a call: none outside training.
+fn call_masks(
+    masks: Option<&DropoutMasks>,
+    x: &Tensor,
+    gates: usize,
+    units: usize,
+    rates: (f32, f32),
+    training: bool,
+) -> Result<CallMasks> {
+    let (Some(m), true, [batch, _, feat]) = (masks, training, x.shape()) else {
+        return Ok(CallMasks {
+            input: vec![],
+            recurrent: vec![],
+        });
+    };
+    let per_gate = rates.1 > 0.0;
+    let n_in = match (rates.0 > 0.0, per_gate) {
+        (false, _) => 0,
+        (true, false) => 1,
+        (true, true) => gates,
+    };
+    let n_rec = if per_gate { gates } else { 0 };
+    Ok(CallMasks {
+        input: (0..n_in)
+            .map(|_| m.mask(rates.0, &[*batch, 1, *feat]))
+            .collect::<Result<_>>()?,
+        recurrent: (0..n_rec)
+            .map(|_| m.mask(rates.1, &[*batch, units]))
+            .collect::<Result<_>>()?,
+    })
+}
+
+/// [`project_inputs`] of the inputs under their dropout masks: with one mask per gate each
+/// gate's columns come from its own masked inputs.
+fn project_masked(
+    layer: &str,
+    x: &Tensor,
+    kernel: &Tensor,
+    bias: Option<&Tensor>,
+    go_backwards: bool,
+    masks: &[Tensor],
+) -> Result<Vec<Tensor>> {
+    match masks {
+        [] => project_inputs(layer, x, kernel, bias, go_backwards),
+        [m] => project_inputs(layer, &ops::mul(x, m)?, kernel, bias, go_backwards),
+        _ => {
+            let g = masks.len();
+            let kernels = ops::split_even(kernel, g, 1)?;
+            let biases = bias.map(|b| ops::split_even(b, g, 0)).transpose()?;
+            let per_gate = (0..g)
+                .map(|i| {
+                    let b = biases.as_ref().map(|b| &b[i]);
+                    project_inputs(
+                        layer,
+                        &ops::mul(x, &masks[i])?,
+                        &kernels[i],
+                        b,
+                        go_backwards,
+                    )
+                })
+                .collect::<Result<Vec<_>>>()?;
+            (0..per_gate[0].len())
+                .map(|t| ops::concat(&per_gate.iter().map(|p| &p[t]).collect::<Vec<_>>(), 1))
+                .collect()
+        }
+    }
+}
+
+/// `h · rk`, or with recurrent masks each gate's columns from its own masked `h`.
+fn recurrent(h: &Tensor, rk: &Tensor, masks: &[Tensor]) -> Result<Tensor> {
+    if masks.is_empty() {
+        return ops::matmul(h, rk);
+    }
+    let blocks = ops::split_even(rk, masks.len(), 1)?;
+    let parts = masks
+        .iter()
+        .zip(&blocks)
+        .map(|(m, k)| ops::matmul(&ops::mul(h, m)?, k))
+        .collect::<Result<Vec<_>>>()?;
+    ops::concat(&parts.iter().collect::<Vec<_>>(), 1)
+}
+
+/// Checks a dropout rate at build time.
+fn check_rate(layer: &str, what: &str, rate: f32) -> Result<()> {
+    if !(0.0..1.0).contains(&rate) {
+        return Err(Error::invalid(
+            layer,
+            format!("{what} must be in [0, 1), got {rate}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The per-step outputs as the layer's output: stacked on a time axis, or the last one.
@@ -176,6 +284,10 @@ pub struct LSTM {
     kernel_regularizer: Option<Regularizer>,
     recurrent_regularizer: Option<Regularizer>,
     bias_regularizer: Option<Regularizer>,
+    dropout: f32,
+    recurrent_dropout: f32,
+    seed: Option<u64>,
+    masks: Option<DropoutMasks>,
     kernel: Option<Variable>,
     recurrent_kernel: Option<Variable>,
     bias: Option<Variable>,
@@ -202,10 +314,30 @@ impl LSTM {
             kernel_regularizer: None,
             recurrent_regularizer: None,
             bias_regularizer: None,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
+            seed: None,
+            masks: None,
             kernel: None,
             recurrent_kernel: None,
             bias: None,
         }
+    }
+    /// The fraction of the inputs dropped in training (one mask per call, shared by the
+    /// time steps).
+    pub fn dropout(mut self, rate: f32) -> Self {
+        self.dropout = rate;
+        self
+    }
+    /// The fraction of the previous state dropped where it enters the gates, in training.
+    pub fn recurrent_dropout(mut self, rate: f32) -> Self {
+        self.recurrent_dropout = rate;
+        self
+    }
+    /// Makes the dropout masks reproducible (the n-th mask's seed comes from `seed` and n).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
     }
     /// Output every step's state (`[batch, time, units]`) instead of the last.
     pub fn return_sequences(mut self, r: bool) -> Self {
@@ -293,6 +425,12 @@ impl Layer for LSTM {
         if u == 0 {
             return Err(Error::invalid("LSTM", "units must be positive"));
         }
+        check_rate("LSTM", "dropout", self.dropout)?;
+        check_rate("LSTM", "recurrent_dropout", self.recurrent_dropout)?;
+        if self.dropout > 0.0 || self.recurrent_dropout > 0.0 {
+            let seed = *self.seed.get_or_insert_with(crate::keras::next_seed);
+            self.masks = Some(DropoutMasks::new(seed));
+        }
         self.kernel = Some(ctx.add_weight(
             "kernel",
             &[f, 4 * u],
@@ -341,7 +479,7 @@ impl Layer for LSTM {
     }
     /// `[output]`, or `[output, h, c]` with `return_state`; `inputs` is `[x]` or
     /// `[x, h0, c0]`.
-    fn call_many(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+    fn call_many(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
         let kernel = self.kernel.as_ref().expect("built").read_value();
         let rk = self.recurrent_kernel.as_ref().expect("built").read_value();
         let bias = self.bias.as_ref().map(|b| b.read_value());
@@ -350,18 +488,27 @@ impl Layer for LSTM {
                 let c = s.pop().expect("2 states");
                 (s.pop().expect("2 states"), c)
             });
-        let steps = project_inputs(
+        let masks = call_masks(
+            self.masks.as_ref(),
+            &inputs[0],
+            4,
+            self.units,
+            (self.dropout, self.recurrent_dropout),
+            training,
+        )?;
+        let steps = project_masked(
             "LSTM",
             &inputs[0],
             &kernel,
             bias.as_ref(),
             self.go_backwards,
+            &masks.input,
         )?;
         let (act, rec) = (self.activation, self.recurrent_activation);
         let mut outputs = Vec::with_capacity(steps.len());
         for xz in steps {
             let z = match &state {
-                Some((h, _)) => ops::add(&xz, &ops::matmul(h, &rk)?)?,
+                Some((h, _)) => ops::add(&xz, &recurrent(h, &rk, &masks.recurrent)?)?,
                 None => xz,
             };
             let g = ops::split_even(&z, 4, 1)?;
@@ -428,6 +575,10 @@ pub struct GRU {
     kernel_regularizer: Option<Regularizer>,
     recurrent_regularizer: Option<Regularizer>,
     bias_regularizer: Option<Regularizer>,
+    dropout: f32,
+    recurrent_dropout: f32,
+    seed: Option<u64>,
+    masks: Option<DropoutMasks>,
     kernel: Option<Variable>,
     recurrent_kernel: Option<Variable>,
     bias: Option<Variable>,
@@ -454,10 +605,30 @@ impl GRU {
             kernel_regularizer: None,
             recurrent_regularizer: None,
             bias_regularizer: None,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
+            seed: None,
+            masks: None,
             kernel: None,
             recurrent_kernel: None,
             bias: None,
         }
+    }
+    /// The fraction of the inputs dropped in training (one mask per call, shared by the
+    /// time steps).
+    pub fn dropout(mut self, rate: f32) -> Self {
+        self.dropout = rate;
+        self
+    }
+    /// The fraction of the previous state dropped where it enters the gates, in training.
+    pub fn recurrent_dropout(mut self, rate: f32) -> Self {
+        self.recurrent_dropout = rate;
+        self
+    }
+    /// Makes the dropout masks reproducible (the n-th mask's seed comes from `seed` and n).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
     }
     /// Output every step's state (`[batch, time, units]`) instead of the last.
     pub fn return_sequences(mut self, r: bool) -> Self {
@@ -546,6 +717,12 @@ impl Layer for GRU {
         if u == 0 {
             return Err(Error::invalid("GRU", "units must be positive"));
         }
+        check_rate("GRU", "dropout", self.dropout)?;
+        check_rate("GRU", "recurrent_dropout", self.recurrent_dropout)?;
+        if self.dropout > 0.0 || self.recurrent_dropout > 0.0 {
+            let seed = *self.seed.get_or_insert_with(crate::keras::next_seed);
+            self.masks = Some(DropoutMasks::new(seed));
+        }
         self.kernel = Some(ctx.add_weight(
             "kernel",
             &[f, 3 * u],
@@ -580,7 +757,7 @@ impl Layer for GRU {
         Ok(self.call_many(inputs, training)?.swap_remove(0))
     }
     /// `[output]`, or `[output, h]` with `return_state`; `inputs` is `[x]` or `[x, h0]`.
-    fn call_many(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+    fn call_many(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
         let u = self.units;
         let mut state: Option<Tensor> =
             initial_states("GRU", inputs, 1, u)?.map(|mut s| s.swap_remove(0));
@@ -596,13 +773,23 @@ impl Layer for GRU {
             }
             (b, _) => (b.clone(), None),
         };
-        let steps = project_inputs(
+        let masks = call_masks(
+            self.masks.as_ref(),
+            &inputs[0],
+            3,
+            u,
+            (self.dropout, self.recurrent_dropout),
+            training,
+        )?;
+        let steps = project_masked(
             "GRU",
             &inputs[0],
             &kernel,
             input_bias.as_ref(),
             self.go_backwards,
+            &masks.input,
         )?;
+        let rmasks = &masks.recurrent;
         let (act, rec) = (self.activation, self.recurrent_activation);
         // reset_after = false: the candidate's recurrent matmul comes after the reset gate.
         let (rk_zr, rk_h) = if self.reset_after {
@@ -617,8 +804,8 @@ impl Layer for GRU {
             let x = ops::split_even(&xp, 3, 1)?;
             let (z, hh) = if self.reset_after {
                 let inner = match (&state, &recurrent_bias) {
-                    (Some(h), Some(rb)) => Some(ops::bias_add(&ops::matmul(h, &rk)?, rb)?),
-                    (Some(h), None) => Some(ops::matmul(h, &rk)?),
+                    (Some(h), Some(rb)) => Some(ops::bias_add(&recurrent(h, &rk, rmasks)?, rb)?),
+                    (Some(h), None) => Some(recurrent(h, &rk, rmasks)?),
                     // h = 0: only the recurrent bias is left.
                     (None, Some(rb)) => Some(ops::reshape(rb, &[1, 3 * u as i64])?),
                     (None, None) => None,
@@ -636,11 +823,16 @@ impl Layer for GRU {
             } else {
                 match &state {
                     Some(h) => {
-                        let zr = ops::matmul(h, rk_zr.as_ref().expect("split"))?;
+                        let zr_masks = &rmasks[..rmasks.len().min(2)];
+                        let zr = recurrent(h, rk_zr.as_ref().expect("split"), zr_masks)?;
                         let zr = ops::split_even(&zr, 2, 1)?;
                         let z = rec.apply(&ops::add(&x[0], &zr[0])?)?;
                         let r = rec.apply(&ops::add(&x[1], &zr[1])?)?;
-                        let rh = ops::matmul(&ops::mul(&r, h)?, rk_h.as_ref().expect("split"))?;
+                        let h_h = match rmasks.get(2) {
+                            Some(m) => ops::mul(h, m)?,
+                            None => h.clone(),
+                        };
+                        let rh = ops::matmul(&ops::mul(&r, &h_h)?, rk_h.as_ref().expect("split"))?;
                         (z, act.apply(&ops::add(&x[2], &rh)?)?)
                     }
                     None => (rec.apply(&x[0])?, act.apply(&x[2])?),
