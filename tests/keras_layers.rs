@@ -1459,3 +1459,98 @@ fn rnn_dropout_trains_traced_with_fresh_masks() {
         });
     }
 }
+
+/// `stateful`: each call starts from the previous call's final states, so two calls on a
+/// sequence give what one call on the sequence twice as long gives; `reset_states` starts
+/// again from zeros. Eagerly and through the traced `predict`, for LSTM and GRU. The states
+/// are not weights; another batch size, or a batch size left open, is an error naming the
+/// layer.
+#[test]
+fn stateful_rnns_carry_their_states_between_calls() {
+    let (b, t, f, u) = (2, 3, 2, 4);
+    let mut g = Gen::new(31);
+    let x = g.vec_f32(b * t * f, -1.0, 1.0);
+    // [x, x] along time.
+    let twice: Vec<f32> = (0..b)
+        .flat_map(|i| {
+            let row = &x[i * t * f..(i + 1) * t * f];
+            row.iter().chain(row).copied().collect::<Vec<_>>()
+        })
+        .collect();
+    let predict = || wgflow::keras::EvaluateOptions {
+        verbose: Verbose::Silent,
+        ..Default::default()
+    };
+    for device in common::devices() {
+        with_device(&device, || {
+            for gru in [false, true] {
+                let w = if gru {
+                    rnn_weights(&mut Gen::new(32), f, u, 3, 6 * u)
+                } else {
+                    rnn_weights(&mut Gen::new(32), f, u, 4, 4 * u)
+                };
+                let make = |stateful: bool| -> LayerRef {
+                    if gru {
+                        GRU::new(u).stateful(stateful).into_ref()
+                    } else {
+                        LSTM::new(u).stateful(stateful).into_ref()
+                    }
+                };
+                let what = format!("{device} gru={gru}");
+                let plain = make(false);
+                set_weights(&plain, &[b, 2 * t, f], &w);
+                let whole = values(
+                    &plain
+                        .call(&[tensor(&twice, &[b, 2 * t, f])], false)
+                        .unwrap(),
+                );
+                let first = values(&plain.call(&[tensor(&x, &[b, t, f])], false).unwrap());
+
+                let rnn = make(true);
+                let model = Sequential::new(vec![
+                    wgflow::keras::layers::InputLayer::new(&[t, f])
+                        .batch_size(b)
+                        .into_ref(),
+                    rnn.clone(),
+                ])
+                .unwrap();
+                assert_eq!(model.weights().len(), 3, "{what}: states are not weights");
+                for (v, w) in model.weights().iter().zip(&w) {
+                    v.assign(&tensor(w, &v.shape())).unwrap();
+                }
+                let xt = tensor(&x, &[b, t, f]);
+                // Eager calls.
+                let a = values(&model.call(&xt, false).unwrap());
+                let c = values(&model.call(&xt, false).unwrap());
+                assert_close(&format!("{what}: first call"), &a, &first, 1e-5, 1e-5);
+                assert_close(&format!("{what}: second call"), &c, &whole, 1e-5, 1e-5);
+                // Traced predict, after a reset.
+                model.reset_states().unwrap();
+                let a = values(&model.predict(&xt, predict()).unwrap());
+                let c = values(&model.predict(&xt, predict()).unwrap());
+                assert_close(&format!("{what}: first predict"), &a, &first, 1e-5, 1e-5);
+                assert_close(&format!("{what}: second predict"), &c, &whole, 1e-5, 1e-5);
+                rnn.reset_states().unwrap();
+                let a = values(&model.predict(&xt, predict()).unwrap());
+                assert_close(&format!("{what}: after reset"), &a, &first, 1e-5, 1e-5);
+
+                let e = model
+                    .call(&tensor(&vec![0.0; 3 * t * f], &[3, t, f]), false)
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    e.contains("stateful") && e.contains("of 2") && e.contains("of 3"),
+                    "{e}"
+                );
+                let e = make(true)
+                    .build(&[known(&[t, f]).into_iter().fold(vec![None], |mut s, d| {
+                        s.push(d);
+                        s
+                    })])
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains("static batch size"), "{e}");
+            }
+        });
+    }
+}

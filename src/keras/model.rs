@@ -1171,6 +1171,14 @@ impl Model {
     }
 
     /// The layer named `name`.
+    /// Keras's `reset_states`: every stateful layer starts again from zeros.
+    pub fn reset_states(&self) -> Result<()> {
+        for l in self.layers() {
+            l.reset_states()?;
+        }
+        Ok(())
+    }
+
     pub fn get_layer(&self, name: &str) -> Option<LayerRef> {
         self.layers().into_iter().find(|l| l.name() == name)
     }

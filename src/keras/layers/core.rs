@@ -402,6 +402,12 @@ impl InputLayer {
         s.extend(super::known(shape));
         InputLayer { shape: s }
     }
+    /// Fixes the batch size (Keras's `Input(shape, batch_size=...)`), as a stateful RNN
+    /// needs.
+    pub fn batch_size(mut self, batch: usize) -> InputLayer {
+        self.shape[0] = Some(batch);
+        self
+    }
 }
 
 impl Layer for InputLayer {

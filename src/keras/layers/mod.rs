@@ -141,6 +141,12 @@ pub trait Layer {
         let _ = trainable;
     }
 
+    /// Clears the state a stateful layer carries from one call to the next (Keras's
+    /// `reset_states`, for an RNN with `stateful`); nothing for other layers.
+    fn reset_states(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Layers this layer calls (their weights are this layer's too).
     fn sublayers(&self) -> Vec<LayerRef> {
         Vec::new()
@@ -311,6 +317,16 @@ impl LayerRef {
         self.0.trainable.get()
     }
 
+    /// Keras's `reset_states`: a stateful RNN starts again from zeros (see
+    /// [`Layer::reset_states`]); its sublayers too.
+    pub fn reset_states(&self) -> Result<()> {
+        self.0.layer.borrow().reset_states()?;
+        for s in self.sublayers() {
+            s.reset_states()?;
+        }
+        Ok(())
+    }
+
     pub fn sublayers(&self) -> Vec<LayerRef> {
         self.0.layer.borrow().sublayers()
     }
@@ -411,8 +427,12 @@ impl LayerRef {
         let mut ctx = BuildContext {
             weights: Vec::new(),
         };
-        name_scope(&name, || self.0.layer.borrow_mut().build(&mut ctx, &shapes))
-            .map_err(|e| self.error(e))?;
+        // `build` sees the batch size where it is known (a stateful RNN needs it); later
+        // inputs are checked with the batch axis free.
+        name_scope(&name, || {
+            self.0.layer.borrow_mut().build(&mut ctx, input_shapes)
+        })
+        .map_err(|e| self.error(e))?;
         *self.0.weights.borrow_mut() = ctx.weights;
         *self.0.built.borrow_mut() = Some(shapes);
         Ok(())
@@ -676,7 +696,17 @@ impl Input {
     }
     /// An input of any dtype whose per-sample shape may have unknown sizes.
     pub fn with(shape: &[Option<usize>], dtype: DType, name: &str) -> KerasTensor {
-        let mut full = vec![None];
+        Input::batched(shape, None, dtype, name)
+    }
+    /// [`Input::with`] with a fixed batch size (Keras's `batch_size=`), as a stateful RNN
+    /// needs.
+    pub fn batched(
+        shape: &[Option<usize>],
+        batch_size: Option<usize>,
+        dtype: DType,
+        name: &str,
+    ) -> KerasTensor {
+        let mut full = vec![batch_size];
         full.extend_from_slice(shape);
         KerasTensor(Rc::new(KerasTensorNode {
             shape: full,

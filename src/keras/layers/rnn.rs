@@ -16,8 +16,11 @@
 //! the time steps and fresh on every call multiply the inputs and the previous state `h`
 //! where they enter the gates (not the carried state). Without recurrent dropout one
 //! input mask serves every gate (Keras's implementation 2); with it, each gate has its
-//! own input and recurrent masks (Keras's implementation 1). Not supported yet:
-//! `stateful` and masking.
+//! own input and recurrent masks (Keras's implementation 1).
+//!
+//! With `stateful` the final states of a call are the initial states of the next (for a
+//! static batch size, fixed on the input), until `reset_states`; they are not weights, as
+//! in Keras. Not supported yet: masking.
 
 use super::core::DropoutMasks;
 use super::{BuildContext, Layer, Shape, fmt_shape};
@@ -185,6 +188,61 @@ fn recurrent(h: &Tensor, rk: &Tensor, masks: &[Tensor]) -> Result<Tensor> {
     ops::concat(&parts.iter().collect::<Vec<_>>(), 1)
 }
 
+/// A stateful layer's carried states (zeros), for the static batch size of `shape`.
+fn new_states(layer: &str, shape: &Shape, count: usize, units: usize) -> Result<Vec<Variable>> {
+    let Some(batch) = shape[0] else {
+        return Err(Error::invalid(
+            layer,
+            format!(
+                "a stateful RNN needs a static batch size, got input shape {}; fix it on \
+                 the input (InputLayer::batch_size, Input::batched)",
+                fmt_shape(shape)
+            ),
+        ));
+    };
+    crate::graph::init_scope(|| {
+        (0..count)
+            .map(|i| {
+                let zeros = ops::zeros([batch, units], crate::DType::F32)?;
+                Ok(Variable::new(zeros, &format!("{layer}_state_{i}"), false))
+            })
+            .collect()
+    })
+}
+
+/// The initial states of a call: those given after the sequence, else a stateful layer's
+/// carried ones (for the batch size they were made for), else none (zeros).
+fn call_states(
+    layer: &str,
+    inputs: &[Tensor],
+    count: usize,
+    units: usize,
+    carried: Option<&[Variable]>,
+) -> Result<Option<Vec<Tensor>>> {
+    if let Some(given) = initial_states(layer, inputs, count, units)? {
+        return Ok(Some(given));
+    }
+    let Some(vars) = carried else {
+        return Ok(None);
+    };
+    let (want, got) = (vars[0].shape()[0], inputs[0].shape()[0]);
+    if want != got {
+        return Err(Error::shape(
+            layer,
+            format!("this stateful RNN carries states for batches of {want}, got a batch of {got}"),
+        ));
+    }
+    Ok(Some(vars.iter().map(Variable::read_value).collect()))
+}
+
+/// Zeros into a stateful layer's carried states.
+fn zero_states(states: Option<&[Variable]>) -> Result<()> {
+    for v in states.unwrap_or_default() {
+        v.assign(&ops::zeros(v.shape(), crate::DType::F32)?)?;
+    }
+    Ok(())
+}
+
 /// Checks a dropout rate at build time.
 fn check_rate(layer: &str, what: &str, rate: f32) -> Result<()> {
     if !(0.0..1.0).contains(&rate) {
@@ -288,6 +346,8 @@ pub struct LSTM {
     recurrent_dropout: f32,
     seed: Option<u64>,
     masks: Option<DropoutMasks>,
+    stateful: bool,
+    states: Option<Vec<Variable>>,
     kernel: Option<Variable>,
     recurrent_kernel: Option<Variable>,
     bias: Option<Variable>,
@@ -318,6 +378,8 @@ impl LSTM {
             recurrent_dropout: 0.0,
             seed: None,
             masks: None,
+            stateful: false,
+            states: None,
             kernel: None,
             recurrent_kernel: None,
             bias: None,
@@ -337,6 +399,11 @@ impl LSTM {
     /// Makes the dropout masks reproducible (the n-th mask's seed comes from `seed` and n).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+    /// Carries the final states of a call into the next (see the module docs).
+    pub fn stateful(mut self, s: bool) -> Self {
+        self.stateful = s;
         self
     }
     /// Output every step's state (`[batch, time, units]`) instead of the last.
@@ -425,6 +492,9 @@ impl Layer for LSTM {
         if u == 0 {
             return Err(Error::invalid("LSTM", "units must be positive"));
         }
+        if self.stateful {
+            self.states = Some(new_states("LSTM", &input_shapes[0], 2, u)?);
+        }
         check_rate("LSTM", "dropout", self.dropout)?;
         check_rate("LSTM", "recurrent_dropout", self.recurrent_dropout)?;
         if self.dropout > 0.0 || self.recurrent_dropout > 0.0 {
@@ -483,8 +553,9 @@ impl Layer for LSTM {
         let kernel = self.kernel.as_ref().expect("built").read_value();
         let rk = self.recurrent_kernel.as_ref().expect("built").read_value();
         let bias = self.bias.as_ref().map(|b| b.read_value());
-        let mut state: Option<(Tensor, Tensor)> = initial_states("LSTM", inputs, 2, self.units)?
-            .map(|mut s| {
+        let carried = self.states.as_deref();
+        let mut state: Option<(Tensor, Tensor)> =
+            call_states("LSTM", inputs, 2, self.units, carried)?.map(|mut s| {
                 let c = s.pop().expect("2 states");
                 (s.pop().expect("2 states"), c)
             });
@@ -524,9 +595,13 @@ impl Layer for LSTM {
             outputs.push(h.clone());
             state = Some((h, c));
         }
+        let (h, c) = state.expect("at least one step");
+        if let Some(vars) = carried {
+            vars[0].assign(&h)?;
+            vars[1].assign(&c)?;
+        }
         let mut out = vec![finish(outputs, self.return_sequences)?];
         if self.return_state {
-            let (h, c) = state.expect("at least one step");
             out.extend([h, c]);
         }
         Ok(out)
@@ -549,6 +624,9 @@ impl Layer for LSTM {
     }
     fn built_inputs(&self) -> Option<usize> {
         Some(1)
+    }
+    fn reset_states(&self) -> Result<()> {
+        zero_states(self.states.as_deref())
     }
 }
 
@@ -579,6 +657,8 @@ pub struct GRU {
     recurrent_dropout: f32,
     seed: Option<u64>,
     masks: Option<DropoutMasks>,
+    stateful: bool,
+    states: Option<Vec<Variable>>,
     kernel: Option<Variable>,
     recurrent_kernel: Option<Variable>,
     bias: Option<Variable>,
@@ -609,6 +689,8 @@ impl GRU {
             recurrent_dropout: 0.0,
             seed: None,
             masks: None,
+            stateful: false,
+            states: None,
             kernel: None,
             recurrent_kernel: None,
             bias: None,
@@ -628,6 +710,11 @@ impl GRU {
     /// Makes the dropout masks reproducible (the n-th mask's seed comes from `seed` and n).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+    /// Carries the final states of a call into the next (see the module docs).
+    pub fn stateful(mut self, s: bool) -> Self {
+        self.stateful = s;
         self
     }
     /// Output every step's state (`[batch, time, units]`) instead of the last.
@@ -717,6 +804,9 @@ impl Layer for GRU {
         if u == 0 {
             return Err(Error::invalid("GRU", "units must be positive"));
         }
+        if self.stateful {
+            self.states = Some(new_states("GRU", &input_shapes[0], 1, u)?);
+        }
         check_rate("GRU", "dropout", self.dropout)?;
         check_rate("GRU", "recurrent_dropout", self.recurrent_dropout)?;
         if self.dropout > 0.0 || self.recurrent_dropout > 0.0 {
@@ -759,8 +849,9 @@ impl Layer for GRU {
     /// `[output]`, or `[output, h]` with `return_state`; `inputs` is `[x]` or `[x, h0]`.
     fn call_many(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
         let u = self.units;
+        let carried = self.states.as_deref();
         let mut state: Option<Tensor> =
-            initial_states("GRU", inputs, 1, u)?.map(|mut s| s.swap_remove(0));
+            call_states("GRU", inputs, 1, u, carried)?.map(|mut s| s.swap_remove(0));
         let kernel = self.kernel.as_ref().expect("built").read_value();
         let rk = self.recurrent_kernel.as_ref().expect("built").read_value();
         let bias = self.bias.as_ref().map(|b| b.read_value());
@@ -845,9 +936,13 @@ impl Layer for GRU {
             outputs.push(h.clone());
             state = Some(h);
         }
+        let h = state.expect("at least one step");
+        if let Some(vars) = carried {
+            vars[0].assign(&h)?;
+        }
         let mut out = vec![finish(outputs, self.return_sequences)?];
         if self.return_state {
-            out.push(state.expect("at least one step"));
+            out.push(h);
         }
         Ok(out)
     }
@@ -869,5 +964,8 @@ impl Layer for GRU {
     }
     fn built_inputs(&self) -> Option<usize> {
         Some(1)
+    }
+    fn reset_states(&self) -> Result<()> {
+        zero_states(self.states.as_deref())
     }
 }
