@@ -503,11 +503,11 @@ fn gather(data: &[u32], idx: Src, out: &mut [u32]) {
     }
 }
 
-/// `dst.copy_from_slice(src)` for the short runs of strided loads and stores (a channel
-/// row of 32): fixed-size chunks copy inline, where a `memmove` call per run would cost
-/// more than the copy.
+/// `dst.copy_from_slice(src)` for the short runs of strided loads and stores and of im2col
+/// (a channel row of 32, a pixel's few channels): fixed-size chunks copy inline, where a
+/// `memmove` call per run would cost more than the copy.
 #[inline(always)]
-fn copy_run(dst: &mut [u32], src: &[u32]) {
+pub(crate) fn copy_run(dst: &mut [u32], src: &[u32]) {
     if dst.len() > 256 {
         dst.copy_from_slice(src);
         return;
@@ -523,18 +523,26 @@ fn copy_run(dst: &mut [u32], src: &[u32]) {
     }
 }
 
-/// Walks an affine map with an odometer, copying runs along the innermost axis.
+/// Walks `len` points of `space` from point `start` through an affine map with an
+/// odometer, calling `f(t, base, run)` for each run along the innermost axis: points
+/// `t..t + run` (counted from `start`) sit at `base + j * strides[last]`.
 #[inline(always)]
-fn strided_gather(
-    data: &[u32],
+fn affine_runs(
     space: &[usize],
     cstrides: &[usize],
     offset: i64,
     strides: &[i64],
     start: usize,
-    out: &mut [u32],
+    len: usize,
+    mut f: impl FnMut(usize, i64, usize),
 ) {
     let rank = space.len();
+    if rank == 0 {
+        if len > 0 {
+            f(0, offset, 1);
+        }
+        return;
+    }
     let mut coord: Vec<usize> = (0..rank)
         .map(|d| (start / cstrides[d]) % space[d])
         .collect();
@@ -542,18 +550,9 @@ fn strided_gather(
     let inner = rank - 1;
     let (idim, istride) = (space[inner], strides[inner]);
     let mut t = 0;
-    while t < out.len() {
-        let run = (idim - coord[inner]).min(out.len() - t);
-        let dst = &mut out[t..t + run];
-        if istride == 1 {
-            copy_run(dst, &data[base as usize..base as usize + run]);
-        } else if istride == 0 {
-            dst.fill(data[base as usize]);
-        } else {
-            for (j, o) in dst.iter_mut().enumerate() {
-                *o = data[(base + j as i64 * istride) as usize];
-            }
-        }
+    while t < len {
+        let run = (idim - coord[inner]).min(len - t);
+        f(t, base, run);
         t += run;
         // Advance the odometer by `run` points.
         base += run as i64 * istride;
@@ -569,8 +568,42 @@ fn strided_gather(
     }
 }
 
+/// Reads points `start..start + out.len()` of `space` through an affine map.
+#[inline(always)]
+fn strided_gather(
+    data: &[u32],
+    space: &[usize],
+    cstrides: &[usize],
+    offset: i64,
+    strides: &[i64],
+    start: usize,
+    out: &mut [u32],
+) {
+    let istride = strides.last().copied().unwrap_or(0);
+    affine_runs(
+        space,
+        cstrides,
+        offset,
+        strides,
+        start,
+        out.len(),
+        |t, base, run| {
+            let dst = &mut out[t..t + run];
+            if istride == 1 {
+                copy_run(dst, &data[base as usize..base as usize + run]);
+            } else if istride == 0 {
+                dst.fill(data[base as usize]);
+            } else {
+                for (j, o) in dst.iter_mut().enumerate() {
+                    *o = data[(base + j as i64 * istride) as usize];
+                }
+            }
+        },
+    );
+}
+
 /// The inverse of [`strided_gather`]: writes `vals`, points `start..` of `space`, through
-/// the affine map into `data`, a run along the innermost axis at a time.
+/// the affine map into `data`.
 pub(crate) fn strided_scatter(
     vals: &[u32],
     space: &[usize],
@@ -580,40 +613,25 @@ pub(crate) fn strided_scatter(
     start: usize,
     data: &mut [u32],
 ) {
-    let rank = space.len();
-    if rank == 0 {
-        data[offset as usize] = vals[0];
-        return;
-    }
-    let mut coord: Vec<usize> = (0..rank)
-        .map(|d| (start / cstrides[d]) % space[d])
-        .collect();
-    let mut base: i64 = offset + (0..rank).map(|d| coord[d] as i64 * strides[d]).sum::<i64>();
-    let inner = rank - 1;
-    let (idim, istride) = (space[inner], strides[inner]);
-    let mut t = 0;
-    while t < vals.len() {
-        let run = (idim - coord[inner]).min(vals.len() - t);
-        let src = &vals[t..t + run];
-        if istride == 1 {
-            copy_run(&mut data[base as usize..base as usize + run], src);
-        } else {
-            for (j, &v) in src.iter().enumerate() {
-                data[(base + j as i64 * istride) as usize] = v;
+    let istride = strides.last().copied().unwrap_or(0);
+    affine_runs(
+        space,
+        cstrides,
+        offset,
+        strides,
+        start,
+        vals.len(),
+        |t, base, run| {
+            let src = &vals[t..t + run];
+            if istride == 1 {
+                copy_run(&mut data[base as usize..base as usize + run], src);
+            } else {
+                for (j, &v) in src.iter().enumerate() {
+                    data[(base + j as i64 * istride) as usize] = v;
+                }
             }
-        }
-        t += run;
-        base += run as i64 * istride;
-        coord[inner] += run;
-        let mut d = inner;
-        while coord[d] == space[d] && d > 0 {
-            base -= space[d] as i64 * strides[d];
-            coord[d] = 0;
-            d -= 1;
-            coord[d] += 1;
-            base += strides[d];
-        }
-    }
+        },
+    );
 }
 
 #[inline(always)]

@@ -3,7 +3,7 @@
 //! are materialised first, im2col style.
 
 use super::check_len;
-use super::eval::{BLOCK, Eval, Prepared, affine_range};
+use super::eval::{BLOCK, Eval, Prepared, affine_range, copy_run};
 use crate::error::{Error, Result};
 use crate::kernel::ir::{MatmulKernel, Operand, Patches};
 use rayon::prelude::*;
@@ -194,19 +194,6 @@ fn im2col(p: &Patches, src: &[u32], out: &mut [u32]) {
                 }
             }
         });
-}
-
-/// `dst = src`: a plain loop for the short runs of few channels (a memcpy call would cost
-/// more than the copy), memcpy for long ones.
-#[inline(always)]
-fn copy_run(dst: &mut [u32], src: &[u32]) {
-    if dst.len() < 16 {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = *s;
-        }
-    } else {
-        dst.copy_from_slice(src);
-    }
 }
 
 /// Writes the product into `out` and, when the kernel asks for them, the column sums of `b`

@@ -250,6 +250,32 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// In a traced step, uniforms in [0, 1) of `shape` made on the host on every replay (the
+/// n-th replay's from `seed` and n): a seed fixed at trace time would give the same mask
+/// every step.
+fn host_uniform(
+    calls: Arc<std::sync::atomic::AtomicU64>,
+    seed: u64,
+    shape: &[usize],
+) -> Result<Tensor> {
+    let size: usize = shape.iter().product();
+    let uniform = crate::graph::host_tensor(
+        "dropout_noise",
+        Arc::new(move || {
+            let n = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut state = mix(seed ^ mix(n));
+            Ok((0..size)
+                .map(|_| {
+                    state = mix(state);
+                    (state >> 40) as f32 / (1u64 << 24) as f32
+                })
+                .collect())
+        }),
+    )?;
+    let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+    ops::reshape(&uniform, &dims)
+}
+
 /// Dropout masks made fresh on every training call: `1 / (1 - rate)` where kept, 0 where
 /// dropped. Eagerly each mask has its own seed from `seed` and a call count; in a traced
 /// step (one plan replayed) the uniforms come from the host on every replay, as
@@ -272,7 +298,6 @@ impl DropoutMasks {
     pub(crate) fn mask(&self, rate: f32, shape: &[usize]) -> Result<Tensor> {
         let base = self.seed;
         let scale = 1.0 / (1.0 - rate as f64);
-        let size: usize = shape.iter().product();
         if !crate::graph::is_tracing() {
             let n = self
                 .calls
@@ -280,22 +305,7 @@ impl DropoutMasks {
             let ones = ops::ones(shape, crate::DType::F32)?;
             return ops::dropout(&ones, rate, mix(base ^ mix(n)), None);
         }
-        let calls = self.calls.clone();
-        let uniform = crate::graph::host_tensor(
-            "dropout_noise",
-            Arc::new(move || {
-                let n = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let mut state = mix(base ^ mix(n));
-                Ok((0..size)
-                    .map(|_| {
-                        state = mix(state);
-                        (state >> 40) as f32 / (1u64 << 24) as f32
-                    })
-                    .collect())
-            }),
-        )?;
-        let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
-        let u = ops::reshape(&uniform, &dims)?;
+        let u = host_uniform(self.calls.clone(), base, shape)?;
         let keep = ops::greater_equal(&u, &ops::scalar_like(&u, rate as f64)?)?;
         ops::where_(
             &keep,
@@ -339,23 +349,7 @@ impl Layer for Dropout {
         }
         // A traced step replays one plan, so a seed fixed at trace time would give the same
         // mask every step: the uniform values come from the host on each call instead.
-        let calls = self.calls.clone();
-        let size: usize = noise.iter().product();
-        let uniform = crate::graph::host_tensor(
-            "dropout_noise",
-            Arc::new(move || {
-                let n = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let mut state = mix(base ^ mix(n));
-                Ok((0..size)
-                    .map(|_| {
-                        state = mix(state);
-                        (state >> 40) as f32 / (1u64 << 24) as f32
-                    })
-                    .collect())
-            }),
-        )?;
-        let dims: Vec<i64> = noise.iter().map(|&d| d as i64).collect();
-        let u = ops::reshape(&uniform, &dims)?;
+        let u = host_uniform(self.calls.clone(), base, &noise)?;
         let keep = ops::greater_equal(&u, &ops::scalar_like(&u, self.rate as f64)?)?;
         let scaled = ops::mul(x, &ops::scalar_like(x, 1.0 / (1.0 - self.rate as f64))?)?;
         ops::where_(&keep, &scaled, &ops::scalar_like(x, 0.0)?)
