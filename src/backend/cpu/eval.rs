@@ -269,6 +269,11 @@ impl<'p, 'a> Eval<'p, 'a> {
     ) {
         #[cfg(target_arch = "x86_64")]
         {
+            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports the features the clone is compiled for.
+                unsafe { self.run_avx512(start, len, acc, out) };
+                return;
+            }
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: the CPU supports the features the clone is compiled for.
                 unsafe { self.run_avx2(start, len, acc, out) };
@@ -281,6 +286,19 @@ impl<'p, 'a> Eval<'p, 'a> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run_avx2(
+        &mut self,
+        start: usize,
+        len: usize,
+        acc: Option<&'a [u32]>,
+        out: Option<&mut [u32]>,
+    ) {
+        self.run_generic::<true>(start, len, acc, out)
+    }
+
+    /// The same loops over 16-lane registers.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
+    unsafe fn run_avx512(
         &mut self,
         start: usize,
         len: usize,
