@@ -112,6 +112,12 @@ fn conv2d_and_backprops_match_direct_loops() {
         ([1, 5, 5, 4], [1, 1, 4, 3], 1, 1, true),
         ([0, 5, 5, 2], [3, 3, 2, 2], 1, 1, true),
         ([3, 4, 4, 2], [5, 5, 2, 2], 1, 1, true),
+        // Large enough that the CPU multiplies the patches block by block.
+        ([4, 23, 21, 16], [3, 3, 16, 8], 1, 1, true),
+        ([3, 30, 27, 8], [3, 3, 8, 6], 2, 1, false),
+        ([8, 28, 28, 1], [3, 3, 1, 32], 1, 1, false),
+        ([6, 40, 37, 4], [3, 3, 4, 6], 2, 1, false),
+        ([5, 40, 40, 3], [3, 3, 3, 4], 1, 2, true),
     ];
     for (xs, fs, s, d, same) in shapes {
         let c = Case {

@@ -76,7 +76,7 @@ fn view<'a>(
             }
             check_len("conv2d patches", data.len(), p.source.iter().product())?;
             *owned = take_scratch(prows * pcols);
-            im2col(p, data, &mut owned[..prows * pcols]);
+            im2col(p, data, 0, &mut owned[..prows * pcols]);
             // A transposed patch matrix is the same copy read down its columns.
             let (row, col) = if p.transposed {
                 (1, pcols as i64)
@@ -135,9 +135,10 @@ fn view<'a>(
     }
 }
 
-/// Copies the patch matrix `[(n, o0, o1), (k0, k1, c)]` of `src` into `out`: each window
-/// position is a run of `c` contiguous channels, or zeros where the patch reads nothing.
-fn im2col(p: &Patches, src: &[u32], out: &mut [u32]) {
+/// Copies rows of the patch matrix `[(n, o0, o1), (k0, k1, c)]` of `src` into `out`, from
+/// the rows of image row `first` (a row of `(n, o0)`) on: each window position is a run of
+/// `c` contiguous channels, or zeros where the patch reads nothing.
+fn im2col(p: &Patches, src: &[u32], first: usize, out: &mut [u32]) {
     let [_, h, w, c] = p.source;
     let [g0, g1] = p.grid;
     let [k0, k1] = p.window;
@@ -169,6 +170,7 @@ fn im2col(p: &Patches, src: &[u32], out: &mut [u32]) {
     out.par_chunks_mut(g1 * cols)
         .enumerate()
         .for_each(|(r, chunk)| {
+            let r = first + r;
             let (n, o0) = (r / g0, r % g0);
             for (o1, patch) in chunk.chunks_mut(cols).enumerate() {
                 for (a, row) in patch.chunks_mut(run).enumerate() {
@@ -212,7 +214,11 @@ pub(crate) fn run(
         return Ok(());
     }
     let (mut own_a, mut own_b) = (Vec::new(), Vec::new());
-    let a = view(&k.a, ins, &k.batch, m, kk, &mut own_a)?;
+    let blocked = patch_blocking(k, ins)?;
+    let a = match blocked {
+        Some(_) => None,
+        None => Some(view(&k.a, ins, &k.batch, m, kk, &mut own_a)?),
+    };
     let b = view(&k.b, ins, &k.batch, kk, n, &mut own_b)?;
     let mut prod = if k.epilogue.is_some() {
         take_scratch(total)
@@ -238,7 +244,8 @@ pub(crate) fn run(
             c.fill(0);
             return;
         }
-        let ao = offset_of(&a, bi) + k0 as i64 * a.col;
+        let a = a.as_ref().expect("a patch matrix in blocks has no view");
+        let ao = offset_of(a, bi) + k0 as i64 * a.col;
         let bo = offset_of(&b, bi) + k0 as i64 * b.row;
         let af: &[f32] = bytemuck::cast_slice(a.data);
         let bf: &[f32] = bytemuck::cast_slice(b.data);
@@ -273,6 +280,8 @@ pub(crate) fn run(
     let flops = 2 * m * n * kk;
     if total == 0 {
         // Nothing to multiply (m is 0); column sums may still be asked for.
+    } else if let Some((p, src, per)) = blocked {
+        patch_blocks(p, src, &b, (n, kk), per, dst);
     } else if nbatch >= threads && nbatch > 1 {
         dst.par_chunks_mut(m * n)
             .enumerate()
@@ -364,6 +373,89 @@ pub(crate) fn run(
         }
     }
     Ok(())
+}
+
+/// Floats of patches per block of [`patch_blocks`] (512 KiB: in L2 beside the packed
+/// panels).
+const PATCH_BLOCK: usize = 128 * 1024;
+
+/// For a product of a (not transposed) patch matrix big enough for two blocks or more:
+/// the patches, their source and the image rows per block.
+fn patch_blocking<'a>(
+    k: &'a MatmulKernel,
+    ins: &[&'a [u32]],
+) -> Result<Option<(&'a Patches, &'a [u32], usize)>> {
+    let Operand::Patches(p) = &k.a else {
+        return Ok(None);
+    };
+    if p.transposed || !k.batch.is_empty() || k.k == 0 {
+        return Ok(None);
+    }
+    let (rd, cd) = p.digits();
+    if (k.m, k.k) != (rd.iter().product(), cd.iter().product()) {
+        return Err(Error::invalid(
+            "matmul",
+            "patch operand does not match the matmul's size",
+        ));
+    }
+    let src = *ins
+        .get(p.input as usize)
+        .ok_or_else(|| Error::invalid("matmul", "missing operand input"))?;
+    check_len("conv2d patches", src.len(), p.source.iter().product())?;
+    let g1 = p.grid[1].max(1);
+    let per = (PATCH_BLOCK / (g1 * k.k)).max(1);
+    let image_rows = k.m / g1;
+    Ok((image_rows >= 2 * per).then_some((p, src, per)))
+}
+
+/// `dst = patches · b` a block of `per` image rows at a time: each thread copies a block of
+/// patches, which stays in cache, and multiplies it, where materialising the whole patch
+/// matrix first (25 MB for W4's input gradient) sends it through memory twice.
+fn patch_blocks(
+    p: &Patches,
+    src: &[u32],
+    b: &View,
+    (n, kk): (usize, usize),
+    per: usize,
+    dst: &mut [u32],
+) {
+    let rows = per * p.grid[1];
+    dst.par_chunks_mut(rows * n)
+        .enumerate()
+        .for_each(|(ci, c)| {
+            let block_rows = c.len() / n;
+            let mut buf = take_scratch(block_rows * kk);
+            im2col(p, src, ci * per, &mut buf[..block_rows * kk]);
+            let af: &[f32] = bytemuck::cast_slice(&buf[..block_rows * kk]);
+            let bf: &[f32] = bytemuck::cast_slice(b.data);
+            let cf: &mut [f32] = bytemuck::cast_slice_mut(c);
+            // SAFETY: `af` holds block_rows × kk values (row stride kk), `b`'s reach was
+            // checked against its buffer, and `c` holds block_rows × n (row stride n).
+            unsafe {
+                gemm::gemm(
+                    block_rows,
+                    n,
+                    kk,
+                    cf.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    false,
+                    af.as_ptr(),
+                    1,
+                    kk as isize,
+                    bf.as_ptr().offset(b.offset as isize),
+                    b.col as isize,
+                    b.row as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                )
+            }
+            give_back_scratch(buf);
+        });
 }
 
 /// Matmuls with at most this many outputs may split their reduction over the threads.
