@@ -462,6 +462,45 @@ fn conv_epilogues_and_stored_values_are_not_recomputed() {
     }
 }
 
+/// A map reading only the last kernel's output of a multi-kernel op (relu's gradient after
+/// a max-pool gradient: an arg-max pass, then a map) joins that map: one pass less over the
+/// image, the same values.
+#[test]
+fn a_map_after_a_pool_gradient_joins_its_last_kernel() {
+    use wgflow::ops::{Padding, PoolOptions};
+    for dev in devices() {
+        with_device(&dev, || {
+            let o = PoolOptions::new(2, 2, Padding::Valid);
+            let y = ops::relu(&ops::random_normal([2, 6, 8, 3], 0.0, 1.0, 1).unwrap()).unwrap();
+            let p = ops::max_pool2d(&y, o).unwrap();
+            let g = ops::random_normal(p.shape(), 0.0, 1.0, 2).unwrap();
+            let body = move |y: &Tensor, p: &Tensor, g: &Tensor| -> Result<Tensor> {
+                let d = ops::max_pool2d_grad(y, p, g, o)?;
+                ops::where_(
+                    &ops::greater(y, &ops::zeros_like(y)?)?,
+                    &d,
+                    &ops::zeros_like(&d)?,
+                )
+            };
+            let want = body(&y, &p, &g).unwrap().to_f64_vec().unwrap();
+            let f = function(move |a: &[Arg]| body(a[0].tensor()?, a[1].tensor()?, a[2].tensor()?));
+            let got = f.call(args![&y, &p, &g]).unwrap().to_f64_vec().unwrap();
+            assert_eq!(got, want, "{dev}");
+            let listing = f
+                .get_concrete_function(args![&y, &p, &g])
+                .unwrap()
+                .graph()
+                .to_string();
+            assert!(
+                listing.contains("fused[max_pool2d_grad,"),
+                "{dev}: {listing}"
+            );
+            assert_eq!(listing.matches("fused[").count(), 1, "{dev}: {listing}");
+            assert!(!listing.contains("= where("), "{dev}: {listing}");
+        });
+    }
+}
+
 /// Independent maps over the same space share one kernel: two returned values of x, and the
 /// Adam updates (three outputs each) of two same-shaped variables.
 #[test]

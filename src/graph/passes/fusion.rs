@@ -972,3 +972,193 @@ fn epilogues(
     }
     (changed, None)
 }
+
+/// Step 3b: a map that is the only reader of a value which a multi-kernel op writes with
+/// its last kernel, a plain map (a max-pool gradient: an arg-max pass, then a map over the
+/// input), joins that last map: relu's gradient after the pool's is computed in the same
+/// pass instead of streaming the gradient through memory again. The consumer may read
+/// other values only at its own points (or as scalars), which the producer's map — the
+/// same points in the same order, maybe through a finer shape — reads the same way.
+/// Returns whether it changed anything; dead-code elimination removes the producer.
+pub fn run_map_tails(g: &mut Graph, max_bindings: usize) -> Result<bool> {
+    let producers = g.producers();
+    let uses = g.use_counts();
+    let roots = g.roots();
+    let mut changed = false;
+    for c in 0..g.nodes.len() {
+        let Some(cp) = part_of(&g.nodes[c].kind.clone(), g, c)? else {
+            continue;
+        };
+        let Some(ck) = single_map(&cp.lowering) else {
+            continue;
+        };
+        let plain = |index: &Index| is_identity(index, &ck.space) || is_constant(index);
+        let simple = ck.expr.outputs.len() == 1
+            && ck.expr.nodes.iter().all(|n| match n {
+                Node::Coord(_) => false,
+                Node::Load { index, .. } => plain(index),
+                _ => true,
+            });
+        if !simple {
+            continue;
+        }
+        for (i, &v) in g.nodes[c].inputs.iter().enumerate() {
+            let pi = producers[v];
+            if pi == usize::MAX || pi >= c || uses[v] != 1 || roots.contains(&v) {
+                continue;
+            }
+            if g.nodes[pi].outputs.len() != 1 {
+                continue;
+            }
+            let Some(pp) = part_of(&g.nodes[pi].kind.clone(), g, pi)? else {
+                continue;
+            };
+            let Some(merged) = join_tail(
+                &pp,
+                &g.nodes[pi].inputs,
+                ck,
+                &g.nodes[c].inputs,
+                i,
+                max_bindings,
+            ) else {
+                continue;
+            };
+            let (lowering, inputs) = merged;
+            let mut ops = pp.ops.clone();
+            ops.extend(cp.ops.iter().copied());
+            g.nodes[c].kind = NodeKind::Fused {
+                name: format!("fused[{}]", ops.join(",")),
+                ops,
+                lowering,
+            };
+            g.nodes[c].inputs = inputs;
+            changed = true;
+            break;
+        }
+        if changed {
+            // Producers and uses changed: the caller runs the pass again.
+            return Ok(true);
+        }
+    }
+    Ok(changed)
+}
+
+/// The producer's lowering with consumer map `ck` (reading the producer's output as its
+/// input `i`) appended to its last kernel, and the joined node's inputs; `None` when the
+/// producer's last kernel is not a plain map writing its whole output.
+fn join_tail(
+    pp: &Part,
+    p_inputs: &[ValueId],
+    ck: &MapKernel,
+    c_inputs: &[ValueId],
+    i: usize,
+    max_bindings: usize,
+) -> Option<(Lowering, Vec<ValueId>)> {
+    let low = &pp.lowering;
+    if low.alias.is_some() || low.calls.len() < 2 {
+        return None;
+    }
+    let last = low.calls.last()?;
+    let Kernel::Map(pk) = &last.kernel else {
+        return None;
+    };
+    let earlier_write = low.calls[..low.calls.len() - 1]
+        .iter()
+        .any(|call| call.outputs.contains(&Buf::Out(0)));
+    if pk.store.is_some()
+        || last.outputs != [Buf::Out(0)]
+        || pk.expr.outputs.len() != 1
+        || earlier_write
+        || pk.space.iter().product::<usize>() != ck.space.iter().product::<usize>()
+    {
+        return None;
+    }
+    // Node inputs: the producer's, then the consumer's others (shared where equal); the
+    // last call binds the ones it lacks.
+    let mut inputs = p_inputs.to_vec();
+    let mut bufs = last.inputs.clone();
+    let mut dtypes = pk.inputs.clone();
+    let mut pos = vec![0u32; c_inputs.len()];
+    for (j, &u) in c_inputs.iter().enumerate() {
+        if j == i {
+            continue;
+        }
+        let ni = match inputs.iter().position(|&x| x == u) {
+            Some(ni) => ni,
+            None => {
+                inputs.push(u);
+                inputs.len() - 1
+            }
+        };
+        pos[j] = match bufs.iter().position(|b| *b == Buf::In(ni)) {
+            Some(q) => q as u32,
+            None => {
+                bufs.push(Buf::In(ni));
+                dtypes.push(ck.inputs[j]);
+                (bufs.len() - 1) as u32
+            }
+        };
+    }
+    if bufs.len() + 1 > max_bindings {
+        return None;
+    }
+    let rank = pk.space.len();
+    let identity = contiguous_strides(&pk.space);
+    let mut b = Builder::default();
+    let mut ids: Vec<NodeId> = vec![];
+    for (n, &dt) in pk.expr.nodes.iter().zip(&pk.expr.dtypes) {
+        let node = match n {
+            Node::Load { input, index } => Node::Load {
+                input: *input,
+                index: match index {
+                    Index::Node(ix) => Index::Node(ids[*ix as usize]),
+                    a => a.clone(),
+                },
+            },
+            n => map_args(n, |a| ids[a as usize]),
+        };
+        ids.push(b.push(node, dt));
+    }
+    let produced = ids[pk.expr.outputs[0] as usize];
+    let mut cids: Vec<NodeId> = vec![];
+    for (n, &dt) in ck.expr.nodes.iter().zip(&ck.expr.dtypes) {
+        let id = match n {
+            Node::Load { input, .. } if *input == i as u32 => produced,
+            Node::Load { input, index } => {
+                let Index::Affine { offset, strides } = index else {
+                    return None;
+                };
+                // The consumer's own points are the producer's in the same order.
+                let strides = if strides.iter().all(|&s| s == 0) {
+                    vec![0; rank]
+                } else {
+                    identity.clone()
+                };
+                let index = Index::Affine {
+                    offset: *offset,
+                    strides,
+                };
+                b.push(
+                    Node::Load {
+                        input: pos[*input as usize],
+                        index,
+                    },
+                    dt,
+                )
+            }
+            n => b.push(map_args(n, |a| cids[a as usize]), dt),
+        };
+        cids.push(id);
+    }
+    let expr = b.finish(vec![cids[ck.expr.outputs[0] as usize]]);
+    let mut lowering = low.clone();
+    let call = lowering.calls.last_mut().expect("checked");
+    call.inputs = bufs;
+    call.kernel = Kernel::Map(MapKernel {
+        space: pk.space.clone(),
+        inputs: dtypes,
+        expr,
+        store: None,
+    });
+    Some((lowering, inputs))
+}

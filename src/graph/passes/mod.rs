@@ -48,6 +48,9 @@ pub fn optimize(g: &mut Graph) -> Result<()> {
     while fusion::run_epilogues(g, max_bindings)? {
         dce::run(g)?;
     }
+    while fusion::run_map_tails(g, max_bindings)? {
+        dce::run(g)?;
+    }
     if fusion::run_operands(g, max_bindings)? {
         dce::run(g)?;
     }
