@@ -6,14 +6,18 @@
 //!    when the consumer reads it at the same coordinates (same iteration space, identity
 //!    index), or when the producer is *linear* (it reads every input at its own linear index
 //!    or as a scalar), which lets any index of the consumer stand for the producer's. Taken
-//!    in topological order, chains collapse into their last consumer.
+//!    in topological order, chains collapse into their last consumer. Only values that
+//!    every reader takes are inlined: one stored for some reader anyway is read by all.
 //! 2. **Column sums.** `reduce_sum(g, axis=0)` of a matrix that a matmul also reads whole as
 //!    its `b` operand — a dense layer's bias gradient beside its weight gradient `xᵀ·g` —
 //!    becomes a second output of that matmul.
 //! 3. **Epilogues.** A map that reads a matmul's or a reduction's result at its own
 //!    coordinates (bias, activation, scale, an optimizer update) becomes that kernel's
 //!    epilogue, `Acc` standing for the accumulated value; a matmul with column sums takes
-//!    one for each output.
+//!    one for each output. The map may see the result through a finer shape (a conv's
+//!    `[n, h, w, c]` for its matmul's `[n·h·w, c]`).
+//!    A map that only reads the last kernel's output of a multi-kernel op (a max-pool
+//!    gradient's map after its arg-max pass) joins that kernel.
 //! 4. **Operands.** A map still standing alone is recomputed inside the matmul operands
 //!    and reduction prologues reading it, when every reader can take it.
 //! 5. **Siblings.** Maps over the same space with no path between them become one
