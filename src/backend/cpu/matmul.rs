@@ -247,31 +247,14 @@ pub(crate) fn run(
         let a = a.as_ref().expect("a patch matrix in blocks has no view");
         let ao = offset_of(a, bi) + k0 as i64 * a.col;
         let bo = offset_of(&b, bi) + k0 as i64 * b.row;
-        let af: &[f32] = bytemuck::cast_slice(a.data);
-        let bf: &[f32] = bytemuck::cast_slice(b.data);
-        let cf: &mut [f32] = bytemuck::cast_slice_mut(c);
         // SAFETY: every index the views reach was checked against the buffers above, and
-        // `c` holds exactly m * n elements written with row stride n.
+        // `c` holds exactly m * n elements.
         unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k1 - k0,
-                cf.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                af.as_ptr().offset(ao as isize),
-                a.col as isize,
-                a.row as isize,
-                bf.as_ptr().offset(bo as isize),
-                b.col as isize,
-                b.row as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
+            gemm_into(
+                c,
+                (m, n, k1 - k0),
+                (a.data, ao, a.row, a.col),
+                (b.data, bo, b.row, b.col),
                 par,
             )
         }
@@ -375,6 +358,51 @@ pub(crate) fn run(
     Ok(())
 }
 
+/// A strided matrix for [`gemm_into`]: its words, the offset of element (0, 0), and its
+/// row and column strides.
+type Strided<'a> = (&'a [u32], i64, i64, i64);
+
+/// `c = a · b` for `m × k` and `k × n` f32 matrices, `c` row-major (row stride `n`), with
+/// the packed GEMM.
+///
+/// # Safety
+/// Every element the strided matrices reach lies inside their buffers, and `c` holds at
+/// least `m · n` words.
+unsafe fn gemm_into(
+    c: &mut [u32],
+    (m, n, k): (usize, usize, usize),
+    a: Strided,
+    b: Strided,
+    par: gemm::Parallelism,
+) {
+    let cf: &mut [f32] = bytemuck::cast_slice_mut(c);
+    let (af, bf): (&[f32], &[f32]) = (bytemuck::cast_slice(a.0), bytemuck::cast_slice(b.0));
+    // SAFETY: the caller's contract.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            cf.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            af.as_ptr().offset(a.1 as isize),
+            a.3 as isize,
+            a.2 as isize,
+            bf.as_ptr().offset(b.1 as isize),
+            b.3 as isize,
+            b.2 as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
 /// Floats of patches per block of [`patch_blocks`] (512 KiB: in L2 beside the packed
 /// panels).
 const PATCH_BLOCK: usize = 128 * 1024;
@@ -425,32 +453,16 @@ fn patch_blocks(
         .for_each(|(ci, c)| {
             let block_rows = c.len() / n;
             let mut buf = take_scratch(block_rows * kk);
-            im2col(p, src, ci * per, &mut buf[..block_rows * kk]);
-            let af: &[f32] = bytemuck::cast_slice(&buf[..block_rows * kk]);
-            let bf: &[f32] = bytemuck::cast_slice(b.data);
-            let cf: &mut [f32] = bytemuck::cast_slice_mut(c);
-            // SAFETY: `af` holds block_rows × kk values (row stride kk), `b`'s reach was
-            // checked against its buffer, and `c` holds block_rows × n (row stride n).
+            let patches = &mut buf[..block_rows * kk];
+            im2col(p, src, ci * per, patches);
+            // SAFETY: `patches` holds block_rows × kk values (row stride kk), `b`'s reach
+            // was checked against its buffer, and `c` holds block_rows × n.
             unsafe {
-                gemm::gemm(
-                    block_rows,
-                    n,
-                    kk,
-                    cf.as_mut_ptr(),
-                    1,
-                    n as isize,
-                    false,
-                    af.as_ptr(),
-                    1,
-                    kk as isize,
-                    bf.as_ptr().offset(b.offset as isize),
-                    b.col as isize,
-                    b.row as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
+                gemm_into(
+                    c,
+                    (block_rows, n, kk),
+                    (patches, 0, kk as i64, 1),
+                    (b.data, b.offset, b.row, b.col),
                     gemm::Parallelism::None,
                 )
             }
