@@ -318,6 +318,90 @@ fn one_minus(z: &Tensor) -> Result<Tensor> {
     ops::sub(&ops::scalar_like(z, 1.0)?, z)
 }
 
+/// The builder methods LSTM and GRU share (same fields, same meaning).
+macro_rules! rnn_options {
+    ($layer:ty) => {
+        impl $layer {
+            /// The fraction of the inputs dropped in training (one mask per call, shared by the
+            /// time steps).
+            pub fn dropout(mut self, rate: f32) -> Self {
+                self.dropout = rate;
+                self
+            }
+            /// The fraction of the previous state dropped where it enters the gates, in training.
+            pub fn recurrent_dropout(mut self, rate: f32) -> Self {
+                self.recurrent_dropout = rate;
+                self
+            }
+            /// Makes the dropout masks reproducible (the n-th mask's seed comes from `seed` and n).
+            pub fn seed(mut self, seed: u64) -> Self {
+                self.seed = Some(seed);
+                self
+            }
+            /// Carries the final states of a call into the next (see the module docs).
+            pub fn stateful(mut self, s: bool) -> Self {
+                self.stateful = s;
+                self
+            }
+            /// Output every step's state (`[batch, time, units]`) instead of the last.
+            pub fn return_sequences(mut self, r: bool) -> Self {
+                self.return_sequences = r;
+                self
+            }
+            /// Also output the final states: `call_many` / `apply_many` give `[output, states...]`.
+            pub fn return_state(mut self, r: bool) -> Self {
+                self.return_state = r;
+                self
+            }
+            /// Read the sequence from its end; with `return_sequences` the outputs come in that
+            /// (reversed) order, as in Keras.
+            pub fn go_backwards(mut self, g: bool) -> Self {
+                self.go_backwards = g;
+                self
+            }
+            /// The activation of the gates (`sigmoid`).
+            pub fn recurrent_activation(mut self, a: Act) -> Self {
+                self.recurrent_activation = a;
+                self
+            }
+            pub fn use_bias(mut self, b: bool) -> Self {
+                self.use_bias = b;
+                self
+            }
+            pub fn kernel_initializer(mut self, i: Initializer) -> Self {
+                self.kernel_initializer = i;
+                self
+            }
+            pub fn recurrent_initializer(mut self, i: Initializer) -> Self {
+                self.recurrent_initializer = i;
+                self
+            }
+            pub fn bias_initializer(mut self, i: Initializer) -> Self {
+                self.bias_initializer = i;
+                self
+            }
+            pub fn kernel_regularizer(mut self, r: Regularizer) -> Self {
+                self.kernel_regularizer = Some(r);
+                self
+            }
+            pub fn recurrent_regularizer(mut self, r: Regularizer) -> Self {
+                self.recurrent_regularizer = Some(r);
+                self
+            }
+            pub fn bias_regularizer(mut self, r: Regularizer) -> Self {
+                self.bias_regularizer = Some(r);
+                self
+            }
+            pub fn units(&self) -> usize {
+                self.units
+            }
+        }
+    };
+}
+
+rnn_options!(LSTM);
+rnn_options!(GRU);
+
 /// Long short-term memory (Keras's `LSTM`), unrolled over the time axis (see the module
 /// docs). Input `[batch, time, features]`; output `[batch, units]`, or `[batch, time,
 /// units]` with `return_sequences`.
@@ -385,88 +469,15 @@ impl LSTM {
             bias: None,
         }
     }
-    /// The fraction of the inputs dropped in training (one mask per call, shared by the
-    /// time steps).
-    pub fn dropout(mut self, rate: f32) -> Self {
-        self.dropout = rate;
-        self
-    }
-    /// The fraction of the previous state dropped where it enters the gates, in training.
-    pub fn recurrent_dropout(mut self, rate: f32) -> Self {
-        self.recurrent_dropout = rate;
-        self
-    }
-    /// Makes the dropout masks reproducible (the n-th mask's seed comes from `seed` and n).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
-    }
-    /// Carries the final states of a call into the next (see the module docs).
-    pub fn stateful(mut self, s: bool) -> Self {
-        self.stateful = s;
-        self
-    }
-    /// Output every step's state (`[batch, time, units]`) instead of the last.
-    pub fn return_sequences(mut self, r: bool) -> Self {
-        self.return_sequences = r;
-        self
-    }
-    /// Also output the final states: `call_many` / `apply_many` give `[output, states...]`.
-    pub fn return_state(mut self, r: bool) -> Self {
-        self.return_state = r;
-        self
-    }
-    /// Read the sequence from its end; with `return_sequences` the outputs come in that
-    /// (reversed) order, as in Keras.
-    pub fn go_backwards(mut self, g: bool) -> Self {
-        self.go_backwards = g;
-        self
-    }
     /// The activation of the cell input and of the output (`tanh`).
     pub fn activation(mut self, a: Act) -> Self {
         self.activation = a;
-        self
-    }
-    /// The activation of the gates (`sigmoid`).
-    pub fn recurrent_activation(mut self, a: Act) -> Self {
-        self.recurrent_activation = a;
-        self
-    }
-    pub fn use_bias(mut self, b: bool) -> Self {
-        self.use_bias = b;
         self
     }
     /// Start the forget gate's bias at one (Keras's default) so the cell remembers early on.
     pub fn unit_forget_bias(mut self, u: bool) -> Self {
         self.unit_forget_bias = u;
         self
-    }
-    pub fn kernel_initializer(mut self, i: Initializer) -> Self {
-        self.kernel_initializer = i;
-        self
-    }
-    pub fn recurrent_initializer(mut self, i: Initializer) -> Self {
-        self.recurrent_initializer = i;
-        self
-    }
-    pub fn bias_initializer(mut self, i: Initializer) -> Self {
-        self.bias_initializer = i;
-        self
-    }
-    pub fn kernel_regularizer(mut self, r: Regularizer) -> Self {
-        self.kernel_regularizer = Some(r);
-        self
-    }
-    pub fn recurrent_regularizer(mut self, r: Regularizer) -> Self {
-        self.recurrent_regularizer = Some(r);
-        self
-    }
-    pub fn bias_regularizer(mut self, r: Regularizer) -> Self {
-        self.bias_regularizer = Some(r);
-        self
-    }
-    pub fn units(&self) -> usize {
-        self.units
     }
     /// `[features, 4 * units]`, gates `[i, f, c, o]`.
     pub fn kernel(&self) -> Option<&Variable> {
@@ -696,43 +707,6 @@ impl GRU {
             bias: None,
         }
     }
-    /// The fraction of the inputs dropped in training (one mask per call, shared by the
-    /// time steps).
-    pub fn dropout(mut self, rate: f32) -> Self {
-        self.dropout = rate;
-        self
-    }
-    /// The fraction of the previous state dropped where it enters the gates, in training.
-    pub fn recurrent_dropout(mut self, rate: f32) -> Self {
-        self.recurrent_dropout = rate;
-        self
-    }
-    /// Makes the dropout masks reproducible (the n-th mask's seed comes from `seed` and n).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
-    }
-    /// Carries the final states of a call into the next (see the module docs).
-    pub fn stateful(mut self, s: bool) -> Self {
-        self.stateful = s;
-        self
-    }
-    /// Output every step's state (`[batch, time, units]`) instead of the last.
-    pub fn return_sequences(mut self, r: bool) -> Self {
-        self.return_sequences = r;
-        self
-    }
-    /// Also output the final states: `call_many` / `apply_many` give `[output, states...]`.
-    pub fn return_state(mut self, r: bool) -> Self {
-        self.return_state = r;
-        self
-    }
-    /// Read the sequence from its end; with `return_sequences` the outputs come in that
-    /// (reversed) order, as in Keras.
-    pub fn go_backwards(mut self, g: bool) -> Self {
-        self.go_backwards = g;
-        self
-    }
     /// `false`: the original GRU, where the reset gate multiplies the state before the
     /// recurrent matmul, with a bias of shape `[3 * units]`.
     pub fn reset_after(mut self, r: bool) -> Self {
@@ -743,42 +717,6 @@ impl GRU {
     pub fn activation(mut self, a: Act) -> Self {
         self.activation = a;
         self
-    }
-    /// The activation of the gates (`sigmoid`).
-    pub fn recurrent_activation(mut self, a: Act) -> Self {
-        self.recurrent_activation = a;
-        self
-    }
-    pub fn use_bias(mut self, b: bool) -> Self {
-        self.use_bias = b;
-        self
-    }
-    pub fn kernel_initializer(mut self, i: Initializer) -> Self {
-        self.kernel_initializer = i;
-        self
-    }
-    pub fn recurrent_initializer(mut self, i: Initializer) -> Self {
-        self.recurrent_initializer = i;
-        self
-    }
-    pub fn bias_initializer(mut self, i: Initializer) -> Self {
-        self.bias_initializer = i;
-        self
-    }
-    pub fn kernel_regularizer(mut self, r: Regularizer) -> Self {
-        self.kernel_regularizer = Some(r);
-        self
-    }
-    pub fn recurrent_regularizer(mut self, r: Regularizer) -> Self {
-        self.recurrent_regularizer = Some(r);
-        self
-    }
-    pub fn bias_regularizer(mut self, r: Regularizer) -> Self {
-        self.bias_regularizer = Some(r);
-        self
-    }
-    pub fn units(&self) -> usize {
-        self.units
     }
     /// `[features, 3 * units]`, gates `[z, r, h]`.
     pub fn kernel(&self) -> Option<&Variable> {
